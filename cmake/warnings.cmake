@@ -1,0 +1,20 @@
+# One warning list for all of our targets. -Werror only when asked (the dev preset), as KJ does,
+# so a newer compiler's new warning never breaks a user's build.
+set(SANDSTORM_WARNINGS
+  -Wall -Wextra -Wshadow=local -Wcast-align -Wunused -Woverloaded-virtual
+  -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+  -Wno-missing-field-initializers -Wno-unused-parameter)
+if(SANDSTORM_WERROR)
+  list(APPEND SANDSTORM_WARNINGS -Werror)
+endif()
+
+if(SANDSTORM_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# Our own targets call this; third-party code (llhttp) is compiled with -w instead.
+function(sandstorm_target target)
+  target_compile_options(${target} PRIVATE ${SANDSTORM_WARNINGS})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+endfunction()
