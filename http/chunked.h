@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <string_view>
+#include <type_traits>
 
 namespace ss::http {
 
@@ -30,9 +31,11 @@ public:
   // `consumed` pointing just past it (the rest of `input` belongs to the next request).
   template <typename Func>
   Step feed(std::string_view input, Func&& onData) {
-    return feedImpl(input, &onData, [](void* f, std::string_view data) {
-      (*static_cast<Func*>(f))(data);
-    });
+    // remove_reference: Func is `L&` when an lvalue is passed, and a pointer to a reference
+    // does not exist.
+    using F = std::remove_reference_t<Func>;
+    return feedImpl(input, const_cast<void*>(static_cast<const void*>(&onData)),
+                    [](void* f, std::string_view data) { (*static_cast<F*>(f))(data); });
   }
 
   uint64_t bodyBytes() const { return total; }  // decoded bytes so far
@@ -40,14 +43,38 @@ public:
 private:
   Step feedImpl(std::string_view input, void* ctx, void (*onData)(void*, std::string_view));
 
-  enum class Phase : uint8_t { SIZE, SIZE_LF, EXT, DATA, DATA_CR, DATA_LF, TRAILER, TRAILER_LF };
+  // Order matters: feedImpl() bounds SIZE..EXT_AFTER_VALUE as one chunk line and
+  // TRAILER_START..FINAL_LF as the trailer section.
+  enum class Phase : uint8_t {
+    SIZE,             // chunk-size digits
+    SIZE_WS,          // BWS after the size: only ';' may follow
+    EXT_NAME_START,   // after ';', BWS then a token
+    EXT_NAME,
+    EXT_AFTER_NAME,   // BWS, then '=', ';' or CR
+    EXT_VALUE_START,  // after '=', BWS then a token or a quoted-string
+    EXT_TOKEN,
+    EXT_QUOTED,
+    EXT_QUOTED_PAIR,
+    EXT_AFTER_VALUE,  // BWS, then ';' or CR
+    SIZE_LF,          // the LF ending a chunk line
+    DATA,
+    DATA_CR,          // the CRLF every chunk's data must end with
+    DATA_LF,
+    TRAILER_START,    // start of a trailer field line, or the final CRLF
+    TRAILER_NAME,
+    TRAILER_VALUE,
+    TRAILER_LF,
+    FINAL_LF,
+    DONE,
+    FAILED,
+  };
   Phase phase = Phase::SIZE;
-  uint64_t remaining = 0;      // bytes left in the current chunk's data
+  uint64_t remaining = 0;      // size being parsed, then bytes left in the current chunk's data
   uint64_t total = 0;
-  size_t lineBytes = 0;        // bytes in the current size/extension/trailer line
+  size_t lineBytes = 0;        // bytes in the current chunk or trailer line, CRLF excluded
   size_t trailerBytes = 0;     // bytes in the whole trailer section
-  bool sawDigit = false;
-  bool trailerLineEmpty = true;
+  bool sawDigit = false;       // the chunk-size has at least one HEXDIG
+  const char* failure = "";    // reason of the ERROR, repeated if fed again
 };
 
 }  // namespace ss::http

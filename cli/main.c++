@@ -1,0 +1,29 @@
+// The only main(): `sandstorm <command> ...` dispatches to subcommands (Sandstorm's
+// run-bundle.c++ pattern). Each subcommand has its own --help.
+#include <kj/main.h>
+
+#include "cli/start-command.h"
+#include "config.h"
+
+namespace ss::cli {
+
+class SandstormMain {
+public:
+  explicit SandstormMain(kj::ProcessContext& context): context(context) {}
+
+  kj::MainFunc getMain() {
+    return kj::MainBuilder(context, "Sandstorm " SANDSTORM_VERSION,
+                           "A personal cloud server: apps run as sandboxed grains, reached "
+                           "through a web shell. Run `sandstorm <command> --help` for details.")
+        .addSubCommand("start", [this]() { return startCommand(context); },
+                       "Run the server in the foreground.")
+        .build();
+  }
+
+private:
+  kj::ProcessContext& context;
+};
+
+}  // namespace ss::cli
+
+KJ_MAIN(ss::cli::SandstormMain)

@@ -1,0 +1,116 @@
+#include "http/response.h"
+
+#include <time.h>
+
+#include <kj/debug.h>
+
+namespace ss::http {
+
+std::string_view statusText(uint16_t status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+bool statusHasNoBody(uint16_t status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+std::string_view DateCache::get() {
+  time_t now = time(nullptr);
+  if (now != cachedSecond) {
+    tm utc;
+    gmtime_r(&now, &utc);
+    length = strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &utc);
+    cachedSecond = now;
+  }
+  return std::string_view(text, length);
+}
+
+namespace {
+void appendNumber(std::string& out, uint64_t value) {
+  char digits[24];
+  size_t n = 0;
+  do {
+    digits[n++] = '0' + value % 10;
+    value /= 10;
+  } while (value != 0);
+  while (n > 0) out.push_back(digits[--n]);
+}
+
+bool safeHeaderText(std::string_view text) {
+  for (char c: text) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+}  // namespace
+
+void appendResponse(std::string& out, DateCache& date, uint16_t status,
+                    const HeaderOut* headers, size_t headerCount,
+                    std::string_view extraHeaders, std::string_view body, bool headOnly,
+                    bool close) {
+  KJ_REQUIRE(status >= 100 && status <= 599, "invalid status", status);
+  out.append("HTTP/1.1 ");
+  appendNumber(out, status);
+  out.push_back(' ');
+  out.append(statusText(status));
+  out.append("\r\nDate: ");
+  out.append(date.get());
+  out.append("\r\n");
+  for (size_t i = 0; i < headerCount; i++) {
+    // Response splitting guard: a CR or LF here would let a value start a new header.
+    KJ_REQUIRE(safeHeaderText(headers[i].name) && safeHeaderText(headers[i].value),
+               "header contains CR/LF", std::string(headers[i].name).c_str());
+    out.append(headers[i].name);
+    out.append(": ");
+    out.append(headers[i].value);
+    out.append("\r\n");
+  }
+  out.append(extraHeaders);
+  bool noBody = statusHasNoBody(status);
+  if (!noBody) {
+    out.append("Content-Length: ");
+    appendNumber(out, body.size());
+    out.append("\r\n");
+  }
+  if (close) out.append("Connection: close\r\n");
+  out.append("\r\n");
+  if (!noBody && !headOnly) out.append(body);
+}
+
+}  // namespace ss::http

@@ -1,0 +1,191 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <unordered_map>
+
+#include <kj/debug.h>
+
+#include "base/limits.h"
+#include "base/log.h"
+#include "base/syscall.h"
+#include "http/connection.h"
+
+namespace ss::http {
+
+// Accepts on one listening socket with a single multishot accept.
+class Listener final: private reactor::Deadline::Handler {
+public:
+  Listener(ServerContext& context, AutoCloseFd fd, reactor::DeadlineQueue& retryQueue)
+      : context(context), fd(kj::mv(fd)), retryQueue(retryQueue) {
+    arm();
+  }
+  ~Listener() noexcept(false) {
+    if (acceptOp.inFlight()) {
+      // Only reached when the reactor is being torn down with us: ops die with the ring.
+      KJ_LOG(WARNING, "listener destroyed with accept in flight");
+    }
+  }
+
+  void stop() {
+    stopped = true;
+    retry.disarm();
+    if (acceptOp.inFlight()) {
+      context.reactor.cancel(acceptOp);  // the socket closes when the accept's last CQE arrives
+    } else {
+      fd = nullptr;
+    }
+  }
+  bool idle() const { return !acceptOp.inFlight(); }
+
+  void maybeResume() {
+    // Called when a connection closes: if we paused for the connection cap, accept again.
+    if (pausedForCap && !stopped &&
+        context.stats.openConnections < context.options.maxConnections) {
+      pausedForCap = false;
+      arm();
+    }
+  }
+
+private:
+  void arm() {
+    if (!acceptOp.inFlight() && !stopped) context.reactor.prepareAccept(acceptOp, fd);
+  }
+
+  void onAccept(int32_t res, uint32_t flags) {
+    bool more = (flags & IORING_CQE_F_MORE) != 0;
+    if (stopped) {
+      if (res >= 0) ::close(res);
+      if (!more) {
+        fd = nullptr;  // stop listening: new connections are refused from now on
+        context.onConnectionClosed();  // lets a pending drain() finish
+      }
+      return;
+    }
+    if (res >= 0) {
+      admit(res);
+    } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+      // Out of descriptors or memory: pause (no busy loop of failing accepts) and retry later.
+      SS_LOG(WARNING, "http", "accept failing; pausing", errnoName(res));
+      if (more) context.reactor.cancel(acceptOp);
+      retry.disarm();
+      retryQueue.arm(retry, context.reactor.now());
+      return;
+    } else if (res != -ECANCELED && res != -ECONNABORTED && res != -EINTR) {
+      SS_LOG(ERROR, "http", "accept failed", errnoName(res));
+    }
+    if (!more && !retry.armed() && !pausedForCap) arm();
+  }
+
+  void onDeadline() override { arm(); }
+
+  void admit(int client) {
+    if (stopped) {
+      ::close(client);
+      return;
+    }
+    context.stats.connectionsAccepted++;
+    if (context.stats.openConnections >= context.options.maxConnections) {
+      context.stats.connectionsRefused++;
+      ::close(client);
+      if (!pausedForCap) {
+        pausedForCap = true;
+        if (acceptOp.inFlight()) context.reactor.cancel(acceptOp);
+        SS_LOG(WARNING, "http", "connection limit reached; not accepting",
+               context.options.maxConnections);
+      }
+      return;
+    }
+    new Connection(context, client);  // owns itself; deletes itself when closed
+  }
+
+  ServerContext& context;
+  AutoCloseFd fd;
+  reactor::DeadlineQueue& retryQueue;
+  reactor::OpTo<Listener, &Listener::onAccept> acceptOp{*this};
+  reactor::Deadline retry{*this};
+  bool stopped = false;
+  bool pausedForCap = false;
+};
+
+struct Server::Impl {
+  Impl(reactor::Reactor& reactor, Handler& handler, const ServerOptions& options)
+      : context(reactor, handler, options), retryQueue(limits::ACCEPT_RETRY_MS) {
+    reactor.addDeadlineQueue(retryQueue);
+    context.onConnectionClosed = [this]() { onConnectionClosed(); };
+  }
+  ~Impl() noexcept(false) { context.reactor.removeDeadlineQueue(retryQueue); }
+
+  void onConnectionClosed() {
+    for (auto& listener: listeners) listener->maybeResume();
+    checkDrained();
+  }
+
+  void checkDrained() {
+    if (!context.draining || context.connections != nullptr) return;
+    for (auto& listener: listeners) {
+      if (!listener->idle()) return;
+    }
+    KJ_IF_MAYBE(fulfiller, context.drained) {
+      (*fulfiller)->fulfill();
+      context.drained = nullptr;
+    }
+  }
+
+  void forceCloseAll() {
+    Connection* conn = context.connections;
+    while (conn != nullptr) {
+      Connection* next = conn->next;  // conn may delete itself
+      conn->forceClose();
+      conn = next;
+    }
+  }
+
+  ServerContext context;
+  reactor::DeadlineQueue retryQueue;
+  kj::Vector<kj::Own<Listener>> listeners;
+};
+
+Server::Server(reactor::Reactor& reactor, Handler& handler, ServerOptions options)
+    : impl(kj::heap<Impl>(reactor, handler, options)) {}
+
+Server::~Server() noexcept(false) {
+  // Connections must be gone (drain() first); anything left is torn down with the ring.
+  if (impl->context.connections != nullptr) {
+    KJ_LOG(WARNING, "HTTP server destroyed with open connections; call drain() first");
+  }
+}
+
+void Server::listen(AutoCloseFd listener) {
+  impl->listeners.add(kj::heap<Listener>(impl->context, kj::mv(listener), impl->retryQueue));
+}
+
+kj::Promise<void> Server::drain(uint64_t graceMs) {
+  auto& context = impl->context;
+  context.draining = true;
+  for (auto& listener: impl->listeners) listener->stop();
+  Connection* conn = context.connections;
+  while (conn != nullptr) {
+    Connection* next = conn->next;
+    conn->startDrain();
+    conn = next;
+  }
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  context.drained = kj::mv(paf.fulfiller);
+  auto forced = context.reactor.timer().afterDelay(graceMs * kj::MILLISECONDS).then([this]() {
+    SS_LOG(WARNING, "http", "shutdown grace period over; closing remaining connections",
+           impl->context.stats.openConnections);
+    impl->forceCloseAll();
+    impl->checkDrained();
+  }).eagerlyEvaluate(nullptr);
+  // Check on the next turn too: with nothing open, nothing else would trigger the check.
+  auto check = kj::evalLater([this]() { impl->checkDrained(); }).eagerlyEvaluate(nullptr);
+  return paf.promise.attach(kj::mv(forced), kj::mv(check));
+}
+
+const ServerStats& Server::stats() const { return impl->context.stats; }
+
+}  // namespace ss::http

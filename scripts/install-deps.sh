@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything Sandstorm needs to build, run and test, from Debian 12 packages and npm.
+# Safe to re-run: apt skips what is installed; npm ci reuses its cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
+  SUDO="sudo"
+fi
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  # libraries
+  capnproto libcapnp-dev liburing-dev libseccomp-dev libcap-dev libsodium-dev libzstd-dev
+  liblzma-dev libsqlite3-dev catch2 node-llhttp
+  # tests: a real browser, node for playwright-core, curl
+  chromium nodejs npm curl
+  # benchmarks (perf/run)
+  wrk nginx-light
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Browser tests drive Debian's Chromium with playwright-core (no browser download).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "install-deps: npm ci in tests/browser"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
