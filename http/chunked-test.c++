@@ -85,7 +85,7 @@ const std::string BODY =
 const std::string DECODED = "hello world, and twenty-six bytes...!";
 const std::string NEXT = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
 
-TEST_CASE("a chunked body with extensions and trailers decodes; DONE stops at its end",
+TEST_CASE("a chunked body with extensions and trailers decodes, and DONE stops at its end",
           "[http]") {
   Decoded out = decode(BODY + NEXT);
   CAPTURE(out.reason);

@@ -289,8 +289,12 @@ void Connection::onSend(int32_t res, uint32_t flags) {
     updateDeadline(true);
     return;
   }
-  // Everything sent. Give large buffers back: an idle connection should cost almost nothing.
-  if (sending.capacity() > 4096) std::string().swap(sending);
+  // Everything sent. An idle keep-alive connection should cost almost nothing (goal: < 1 KiB),
+  // so give the buffers back; glibc's per-thread cache makes the next request's allocation
+  // cheap. Pipelined input still waiting keeps its buffer.
+  std::string().swap(sending);
+  std::string().swap(out);
+  if (input.empty()) std::string().swap(input);
   if (state == State::CLOSING) {
     if (peerClosed) closeNow(); else beginLinger();
     return;

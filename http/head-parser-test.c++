@@ -480,12 +480,13 @@ TEST_CASE("§3.1 Host must be present once and valid", "[http]") {
   for (std::string_view host: {"example.com"sv, "EXAMPLE.com:8080"sv, "127.0.0.1"sv,
                                "[::1]"sv, "[fe80::1]:443"sv, "ui-abc_1.local"sv}) {
     CAPTURE(host);
-    requireComplete("GET / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n", request);
+    std::string input = "GET / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n";
+    requireComplete(input, request);
     CHECK(request.host == host);
   }
 }
 
-TEST_CASE("§3.1 absolute-form must name the Host; other target forms are refused", "[http]") {
+TEST_CASE("§3.1 absolute-form must name the Host, and other target forms are refused", "[http]") {
   checkVectors({
     {"absolute-form for another host", "GET http://evil/x HTTP/1.1\r\nHost: good\r\n\r\n", 400},
     {"absolute-form with userinfo",

@@ -10,6 +10,10 @@
 //     digits only and not repeated; no Content-Length together with Transfer-Encoding; TE only
 //     as a single final "chunked", and never on HTTP/1.0; origin-form target, or absolute-form
 //     whose authority equals Host, or "*" for OPTIONS; no CONNECT).
+// Also refused: control bytes other than HT anywhere in the head (NUL, DEL...), raw 0x80+ bytes
+// or a '#' in the target, and any Upgrade other than "websocket" on an HTTP/1.1 GET (h2c
+// smuggling, §3.1). A well-formed method llhttp does not know gets 501. Leading empty lines
+// count towards MAX_HEAD_BYTES.
 // Only the head is ever given to llhttp; body framing is ours (BodyFraming + ChunkedDecoder).
 #pragma once
 

@@ -48,6 +48,11 @@ class Context:
         The same file is served by S and N."""
         root = os.path.join(self.work_dir, "www")
         os.makedirs(root, mode=0o755, exist_ok=True)
+        # Our server requires a UI with an index page (it refuses to start without one).
+        index = os.path.join(root, "index.html")
+        if not os.path.exists(index):
+            with open(index, "w") as f:
+                f.write("<!doctype html><title>perf</title>\n")
         path = os.path.join(root, name)
         if name not in self._files:
             data = os.urandom(size)
