@@ -1,6 +1,12 @@
 #include "reactor/deadline.h"
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <thread>
 #include <vector>
+
+#include "base/fd.h"
 
 #include "reactor/test-loop.h"
 
@@ -42,13 +48,45 @@ TEST_CASE("the reactor sleeps until the earliest deadline and fires it", "[react
   ss::reactor::DeadlineQueue queue(40);
   t.reactor.addDeadlineQueue(queue);
   Recorder a(log, 1);
-  auto start = ss::monotonicNowMs();
-  queue.arm(a.node, t.reactor.now());
+  auto start = t.reactor.now();
+  queue.arm(a.node, start);
   // Nothing else is pending: wait() must return by itself when the deadline passes.
   while (log.empty()) {
     REQUIRE(ss::monotonicNowMs() - start < 2000);
     t.reactor.wait();
   }
-  CHECK(ss::monotonicNowMs() - start >= 39);
+  CHECK(ss::monotonicNowMs() - start >= 40);
+  t.reactor.removeDeadlineQueue(queue);
+}
+
+TEST_CASE("now() is fresh in callbacks that run after a long sleep", "[reactor]") {
+  // Regression: now() used to be refreshed only after callbacks ran, so a callback that woke
+  // the loop after a long sleep armed its deadline from the time the sleep began and the
+  // deadline fired early by the length of the sleep.
+  ss::reactor::test::TestLoop t;
+  std::vector<int> log;
+  ss::reactor::DeadlineQueue queue(100);
+  t.reactor.addDeadlineQueue(queue);
+  Recorder a(log, 1);
+  auto pipe = ss::makePipe();
+  struct Arm {
+    void onReadable(int32_t, uint32_t) {
+      armedAtMs = ss::monotonicNowMs();
+      queue.arm(recorder.node, reactor.now());
+    }
+    ss::reactor::Reactor& reactor;
+    ss::reactor::DeadlineQueue& queue;
+    Recorder& recorder;
+    ss::MonoMs armedAtMs = 0;
+  } arm{t.reactor, queue, a};
+  ss::reactor::OpTo<Arm, &Arm::onReadable> poll(arm);
+  t.reactor.preparePoll(poll, pipe.first, POLLIN);
+  std::thread writer([&]() {
+    usleep(300 * 1000);
+    REQUIRE(write(pipe.second, "x", 1) == 1);
+  });
+  while (log.empty()) t.reactor.wait();  // sleeps ~300 ms in one wait, then the deadline
+  writer.join();
+  CHECK(ss::monotonicNowMs() - arm.armedAtMs >= 99);
   t.reactor.removeDeadlineQueue(queue);
 }

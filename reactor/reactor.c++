@@ -343,6 +343,9 @@ void Reactor::turn(bool block) {
     SS_CHECK_NEG(res, "io_uring_enter");
   }
 
+  // We may have slept: callbacks below arm deadlines relative to now(), so refresh it first.
+  nowMs = monotonicNowMs();
+
   // Copy completions out in batches, release the CQ slots, then run callbacks.
   io_uring_cqe copies[limits::CQE_BATCH];
   for (;;) {
