@@ -16,11 +16,16 @@ PACKAGES=(
   # libraries
   capnproto libcapnp-dev liburing-dev libseccomp-dev libcap-dev libsodium-dev libzstd-dev
   liblzma-dev libsqlite3-dev catch2 node-llhttp
-  # tests: a real browser, node for playwright-core, curl
-  chromium nodejs npm curl
+  # tests: a real browser, curl (node and npm: see below)
+  chromium curl
   # benchmarks (perf/run)
   wrk nginx-light
 )
+
+# Node.js may already come from elsewhere (e.g. NodeSource's nodejs, which bundles npm and
+# conflicts with Debian's npm package): only ask apt when the commands are missing.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
