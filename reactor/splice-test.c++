@@ -19,7 +19,7 @@ TEST_CASE("splicePump moves a stream socket -> pipe -> socket without user-space
 
   // 8 MiB of a pattern, written and read by threads with blocking sockets.
   std::string data;
-  for (int i = 0; data.size() < 8 << 20; i++) data += std::to_string(i * 7919) + "\n";
+  for (uint64_t i = 0; data.size() < 8 << 20; i++) data += std::to_string(i * 7919) + "\n";
   int writeFd = fcntl(in.second, F_DUPFD_CLOEXEC, 0);
   int readFd = fcntl(out.second, F_DUPFD_CLOEXEC, 0);
   fcntl(writeFd, F_SETFL, 0);

@@ -85,6 +85,11 @@ DataDir::DataDir(kj::StringPtr path): dir(kj::heapString(path)) {
     database = nullptr;
     KJ_FAIL_REQUIRE("cannot open the store", dbPath, message);
   }
+  // The destructor does not run if the constructor throws (e.g. a refused downgrade below).
+  KJ_ON_SCOPE_FAILURE({
+    sqlite3_close(database);
+    database = nullptr;
+  });
   // WAL: readers never block the writer; synchronous=FULL: an acknowledged write survives power
   // loss, not just a crash (facts/security.md §0.6).
   exec(database, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
