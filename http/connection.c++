@@ -46,7 +46,8 @@ void Exchange::respond(uint16_t status, std::initializer_list<HeaderOut> headers
 
 // ---- Connection -----------------------------------------------------------------------------
 
-Connection::Connection(ServerContext& context, int fd): context(context), fd(fd) {
+Connection::Connection(ServerContext& context, int fd, uint64_t addressKey)
+    : context(context), fd(fd), addressKey(addressKey) {
   next = context.connections;
   if (next != nullptr) next->prev = this;
   context.connections = this;
@@ -59,6 +60,10 @@ Connection::~Connection() noexcept(false) {
   if (prev != nullptr) prev->next = next; else context.connections = next;
   if (next != nullptr) next->prev = prev;
   context.stats.openConnections--;
+  if (addressKey != 0) {
+    auto it = context.perAddress.find(addressKey);
+    if (it != context.perAddress.end() && --it->second == 0) context.perAddress.erase(it);
+  }
 }
 
 void Connection::onRecv(int32_t res, uint32_t flags) {
@@ -143,6 +148,7 @@ bool Connection::processHead() {
   }
   const Request& request = context.scratch;
   keepAlive = request.keepAlive;
+  http10 = request.versionMinor == 0;
   headBytes = result.headBytes;
   framing = request.framing;
   contentLength = request.contentLength;
@@ -242,7 +248,7 @@ void Connection::dispatch(std::string_view body, size_t consumed) {
 void Connection::queueResponse(uint16_t status, const HeaderOut* headers, size_t count,
                                std::string_view extra, std::string_view body, bool headOnly) {
   appendResponse(out, context.date, status, headers, count, extra, body, headOnly,
-                 closeAfterResponse);
+                 closeAfterResponse, http10);
   flush();
 }
 

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include <string>
+#include <unordered_map>
 
 #include <kj/async.h>
 #include <kj/vector.h>
@@ -38,13 +39,15 @@ struct ServerContext {
   Connection* connections = nullptr;   // intrusive list, for drain
   bool draining = false;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> drained;
+  std::unordered_map<uint64_t, uint32_t> perAddress;  // open connections per client address key
   kj::Function<void()> onConnectionClosed = []() {};  // lets a paused listener resume
 };
 
 class Connection final: private reactor::Deadline::Handler {
 public:
-  Connection(ServerContext& context, int fd);
+  Connection(ServerContext& context, int fd, uint64_t addressKey);
   // Takes ownership of `fd` (accepted, non-blocking, close-on-exec) and starts reading.
+  // `addressKey` is the client's entry in ServerContext::perAddress (0: not counted).
 
   void startDrain();
   // Server shutdown: close now if idle, else close after the current response.
@@ -85,8 +88,10 @@ private:
 
   ServerContext& context;
   int fd;
+  uint64_t addressKey;
   State state = State::IDLE;
   bool keepAlive = true;          // of the request being handled
+  bool http10 = false;            // the request being handled is HTTP/1.0
   bool closeAfterResponse = false;
   bool waitingForBuffers = false;
   bool peerClosed = false;

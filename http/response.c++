@@ -83,7 +83,7 @@ bool safeHeaderText(std::string_view text) {
 void appendResponse(std::string& out, DateCache& date, uint16_t status,
                     const HeaderOut* headers, size_t headerCount,
                     std::string_view extraHeaders, std::string_view body, bool headOnly,
-                    bool close) {
+                    bool close, bool http10KeepAlive) {
   KJ_REQUIRE(status >= 100 && status <= 599, "invalid status", status);
   out.append("HTTP/1.1 ");
   appendNumber(out, status);
@@ -108,7 +108,11 @@ void appendResponse(std::string& out, DateCache& date, uint16_t status,
     appendNumber(out, body.size());
     out.append("\r\n");
   }
-  if (close) out.append("Connection: close\r\n");
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (http10KeepAlive) {
+    out.append("Connection: keep-alive\r\n");
+  }
   out.append("\r\n");
   if (!noBody && !headOnly) out.append(body);
 }

@@ -32,12 +32,13 @@ private:
 
 // Appends a complete response head (and the body, unless `headOnly`) to `out`.
 // Adds Date, Content-Length (from body.size(), also for HEAD), and "Connection: close" when
-// `close` is set. `extraHeaders` is a preformatted block ("Name: value\r\n"...) for headers
+// `close` is set, or "Connection: keep-alive" when `http10KeepAlive` is set (an HTTP/1.0 client
+// assumes close unless told otherwise). `extraHeaders` is a preformatted block ("Name: value\r\n"...) for headers
 // computed once (static files). Header values must not contain CR or LF: callers pass our own
 // constants or validated values; KJ_REQUIRE enforces it for `headers`.
 void appendResponse(std::string& out, DateCache& date, uint16_t status,
                     const HeaderOut* headers, size_t headerCount,
                     std::string_view extraHeaders, std::string_view body, bool headOnly,
-                    bool close);
+                    bool close, bool http10KeepAlive = false);
 
 }  // namespace ss::http

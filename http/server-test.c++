@@ -353,3 +353,32 @@ TEST_CASE("drain closes idle connections, finishes in-flight ones, and stops acc
   close(idle);
   close(busy);
 }
+
+TEST_CASE("HTTP/1.0 closes by default and keeps alive only when asked", "[http]") {
+  ServerFixture f;
+  auto closing = f.roundTrip("GET /a HTTP/1.0\r\nHost: a\r\n\r\n" + CANARY);
+  CHECK(closing.find("Connection: close") != std::string::npos);
+  CHECK(closing.find("__canary") == std::string::npos);  // connection ended after one
+  auto kept = f.roundTrip("GET /b HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n"
+                          "GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  CHECK(kept.find("Connection: keep-alive") != std::string::npos);
+  CHECK(kept.find("GET /c body=") != std::string::npos);
+}
+
+TEST_CASE("one client address cannot hold more than its share of connections", "[http]") {
+  ss::http::ServerOptions options;
+  options.maxConnectionsPerAddress = 2;
+  options.loopbackExempt = false;  // our test client is on loopback
+  ServerFixture f(options);
+  std::vector<int> fds;
+  f.run([&]() {
+    for (int i = 0; i < 4; i++) fds.push_back(connectTo(f.port));
+  });
+  f.t.runUntil([&]() { return f.server.stats().connectionsRefused == 2; });
+  CHECK(f.server.stats().openConnections == 2);
+  for (int fd: fds) close(fd);
+  f.t.runUntil([&]() { return f.server.stats().openConnections == 0; });
+  // The count went back down: the same address may connect again.
+  auto reply = f.roundTrip("GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  CHECK(reply.find("GET /x body=") != std::string::npos);
+}

@@ -82,6 +82,33 @@ private:
 
   void onDeadline() override { arm(); }
 
+  // Which per-address bucket a client falls in: its IPv4 address, or its IPv6 /64 (one host
+  // usually holds a whole /64). 0 = not limited (loopback, when exempt).
+  uint64_t addressKey(int client) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof(peer);
+    if (getpeername(client, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return 0;
+    if (peer.ss_family == AF_INET) {
+      uint32_t ip = ntohl(reinterpret_cast<sockaddr_in*>(&peer)->sin_addr.s_addr);
+      if (context.options.loopbackExempt && (ip >> 24) == 127) return 0;
+      return (uint64_t(1) << 62) | ip;
+    }
+    if (peer.ss_family == AF_INET6) {
+      auto& addr = reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr;
+      if (IN6_IS_ADDR_V4MAPPED(&addr)) {
+        uint32_t ip = (uint32_t(addr.s6_addr[12]) << 24) | (uint32_t(addr.s6_addr[13]) << 16) |
+                      (uint32_t(addr.s6_addr[14]) << 8) | addr.s6_addr[15];
+        if (context.options.loopbackExempt && (ip >> 24) == 127) return 0;
+        return (uint64_t(1) << 62) | ip;
+      }
+      if (context.options.loopbackExempt && IN6_IS_ADDR_LOOPBACK(&addr)) return 0;
+      uint64_t prefix = 0;
+      for (int i = 0; i < 8; i++) prefix = (prefix << 8) | addr.s6_addr[i];
+      return prefix | (uint64_t(1) << 63);
+    }
+    return 0;
+  }
+
   void admit(int client) {
     if (stopped) {
       ::close(client);
@@ -99,7 +126,17 @@ private:
       }
       return;
     }
-    new Connection(context, client);  // owns itself; deletes itself when closed
+    uint64_t key = addressKey(client);
+    if (key != 0) {
+      uint32_t& count = context.perAddress[key];
+      if (count >= context.options.maxConnectionsPerAddress) {
+        context.stats.connectionsRefused++;
+        ::close(client);
+        return;
+      }
+      count++;
+    }
+    new Connection(context, client, key);  // owns itself; deletes itself when closed
   }
 
   ServerContext& context;

@@ -75,6 +75,8 @@ struct ServerOptions {
   uint64_t bodyTimeoutMs = limits::BODY_IDLE_TIMEOUT_MS;
   uint64_t sendTimeoutMs = limits::SEND_TIMEOUT_MS;
   unsigned maxConnections = limits::MAX_CONNECTIONS;
+  unsigned maxConnectionsPerAddress = limits::MAX_CONNECTIONS_PER_ADDRESS;
+  bool loopbackExempt = true;  // behind a reverse proxy every client is loopback
 };
 
 class Server {
