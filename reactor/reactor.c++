@@ -437,6 +437,10 @@ kj::Promise<void> Reactor::whenWritable(int fd) {
   return kj::newAdaptedPromise<void, PollAdapter>(*this, fd, POLLOUT);
 }
 
+kj::Promise<void> Reactor::whenHungUp(int fd) {
+  return kj::newAdaptedPromise<void, PollAdapter>(*this, fd, 0u);
+}
+
 kj::Promise<int> Reactor::onChildExit(pid_t pid) {
   int fd;
   KJ_SYSCALL(fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0)), pid);

@@ -103,6 +103,7 @@ public:
   // ---- Promise-style helpers (built on the ops above; cancel by destroying the promise) ----
   kj::Promise<void> whenReadable(int fd);
   kj::Promise<void> whenWritable(int fd);
+  kj::Promise<void> whenHungUp(int fd);  // POLLHUP or POLLERR: the peer is gone
   kj::Promise<int> onChildExit(pid_t pid);
   // Resolves with the child's wait status (as from waitpid) when it exits; watches a pidfd
   // through the ring and reaps the child. The caller must own `pid` (it is our child).
