@@ -1,5 +1,6 @@
 #include "http/connection.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -7,7 +8,9 @@
 
 #include "base/limits.h"
 #include "base/log.h"
+#include "base/syscall.h"
 #include "http/head-parser.h"
+#include "reactor/splice.h"
 
 namespace ss::http {
 
@@ -36,15 +39,95 @@ ServerContext::~ServerContext() noexcept(false) {
 
 // ---- Exchange -------------------------------------------------------------------------------
 
+struct Connection::Active {
+  // An owned copy of the request (views point into `head` and `body`), so the connection's
+  // input buffer can keep filling while the request is answered.
+  kj::Array<char> head;
+  kj::Array<char> body;
+  Request request;
+  kj::Own<Exchange> exchange;
+  kj::Maybe<kj::Promise<void>> work;       // deferred handler work
+
+  // Request body -> pipe (STREAM policy).
+  AutoCloseFd bodyWrite;
+  uint64_t bodyRemaining = 0;              // body bytes still to come from the socket
+  std::string bodyPending;                 // body bytes received with the head, not yet piped
+  kj::Maybe<kj::Promise<void>> bodyPump;
+  bool bodyDone = true;
+
+  // Response body pipe -> socket.
+  AutoCloseFd responsePipe;
+  int64_t responseLength = -1;
+  kj::Maybe<kj::Promise<void>> responsePump;
+  bool responseDone = false;
+};
+
+kj::Maybe<AutoCloseFd> Exchange::takeBodyPipe() {
+  auto result = kj::mv(bodyPipe);
+  bodyPipe = nullptr;
+  return result;
+}
+
 void Exchange::respond(uint16_t status, std::initializer_list<HeaderOut> headers,
+                       std::string_view body, std::string_view preformattedHeaders) {
+  respond(status, kj::arrayPtr(headers.begin(), headers.size()), body, preformattedHeaders);
+}
+
+void Exchange::respond(uint16_t status, kj::ArrayPtr<const HeaderOut> headers,
                        std::string_view body, std::string_view preformattedHeaders) {
   KJ_REQUIRE(!done, "respond() called twice");
   done = true;
   connection.queueResponse(status, headers.begin(), headers.size(), preformattedHeaders, body,
-                           req.isHead());
+                           req->isHead());
+}
+
+void Exchange::respondWithPipe(uint16_t status, kj::ArrayPtr<const HeaderOut> headers,
+                               AutoCloseFd body, int64_t length,
+                               std::string_view preformattedHeaders) {
+  KJ_REQUIRE(!done, "respond() called twice");
+  done = true;
+  connection.queuePipeResponse(status, headers.begin(), headers.size(), preformattedHeaders,
+                               kj::mv(body), length);
+}
+
+void Exchange::defer(kj::Promise<void> work) {
+  connection.deferExchange(kj::mv(work));
 }
 
 // ---- Connection -----------------------------------------------------------------------------
+
+namespace {
+
+// Destroys `object` on a later turn. Used for state that owns the promise whose continuation
+// is running right now (destroying a promise from inside its own continuation is not allowed).
+template <typename T>
+void destroyLater(kj::Own<T> object) {
+  kj::evalLater([object = kj::mv(object)]() {}).detach([](kj::Exception&&) {});
+}
+
+kj::Promise<void> writeAllToPipe(reactor::Reactor& reactor, int fd, std::string data,
+                                 size_t offset = 0) {
+  while (offset < data.size()) {
+    ssize_t n = ::write(fd, data.data() + offset, data.size() - offset);
+    if (n > 0) {
+      offset += n;
+    } else if (n < 0 && errno == EAGAIN) {
+      return reactor.whenWritable(fd).then(
+          [&reactor, fd, data = kj::mv(data), offset]() mutable {
+            return writeAllToPipe(reactor, fd, kj::mv(data), offset);
+          });
+    } else if (n < 0 && errno != EINTR) {
+      int error = errno;
+      return KJ_EXCEPTION(DISCONNECTED, "request body pipe closed by the reader",
+                          errnoName(error));
+    }
+  }
+  return kj::READY_NOW;
+}
+
+constexpr int BODY_PIPE_SIZE = 1 << 20;  // fewer wake-ups per MiB; falls back to the default
+
+}  // namespace
 
 Connection::Connection(ServerContext& context, int fd, uint64_t addressKey)
     : context(context), fd(fd), addressKey(addressKey) {
@@ -70,8 +153,19 @@ void Connection::onRecv(int32_t res, uint32_t flags) {
   if (res > 0) {
     uint16_t id = flags >> IORING_CQE_BUFFER_SHIFT;
     auto bytes = context.reactor.buffers().take(id, res);
+    std::string_view data(bytes.begin(), bytes.size());
     if (state != State::LINGER && state != State::CLOSED && state != State::CLOSING) {
-      input.append(bytes.begin(), bytes.size());
+      KJ_IF_MAYBE(a, active) {
+        if (!(*a)->bodyDone && (*a)->bodyRemaining > 0) {
+          // A streamed request body: its bytes go to the pipe, whatever follows is the next
+          // request.
+          size_t take = std::min<uint64_t>((*a)->bodyRemaining, data.size());
+          (*a)->bodyPending.append(data.substr(0, take));
+          (*a)->bodyRemaining -= take;
+          data.remove_prefix(take);
+        }
+      }
+      input.append(data);
     }
     context.reactor.buffers().recycle(id);
   } else if (res == 0) {
@@ -101,6 +195,20 @@ void Connection::onRecv(int32_t res, uint32_t flags) {
     case State::CLOSING:
       if (peerClosed && sending.empty() && out.empty()) closeNow();
       return;
+    case State::EXCHANGE: {
+      auto& a = *KJ_ASSERT_NONNULL(active);
+      if (peerClosed) {
+        if (!a.exchange->done) {
+          // Nobody is waiting for the answer any more: cancel the work (e.g. a grain call).
+          abortExchange("client went away");
+          return;
+        }
+        closeAfterResponse = true;
+      }
+      if (!a.bodyDone) startBodyPipe();
+      updateRecv();
+      return;
+    }
     default:
       break;
   }
@@ -153,8 +261,14 @@ bool Connection::processHead() {
   framing = request.framing;
   contentLength = request.contentLength;
   if (framing == BodyFraming::NONE) {
-    dispatch({}, headBytes);
-    return state != State::CLOSED;
+    dispatch({}, headBytes, false);
+    return state == State::IDLE || state == State::HEAD;
+  }
+  if (framing == BodyFraming::LENGTH &&
+      context.handler.bodyPolicy(request) == http::Handler::BodyPolicy::STREAM) {
+    // Streamed to the handler through a pipe: no size limit here (the handler has its own).
+    dispatch({}, headBytes, true);
+    return state == State::IDLE || state == State::HEAD;
   }
   if (framing == BodyFraming::LENGTH && contentLength > limits::MAX_BUFFERED_BODY) {
     // Decided from the head alone: never "100 Continue" a body we would refuse.
@@ -204,7 +318,6 @@ bool Connection::processBody() {
       // Keep raw input bounded even if a client streams chunk framing overhead.
       if (chunkedRawConsumed > limits::MAX_BUFFERED_BODY + limits::MAX_PENDING_INPUT) {
         failAndClose(413, "request body too large");
-        return false;
       }
       return false;
     }
@@ -215,28 +328,72 @@ bool Connection::processBody() {
   // parse the head again (cheap, and the bytes are still at the front of `input`).
   HeadResult again = parseHead(input, context.scratch);
   KJ_ASSERT(again.kind == HeadResult::COMPLETE && again.headBytes == headBytes);
-  dispatch(body, consumed);
+  dispatch(body, consumed, false);
   chunked = nullptr;
-  return state != State::CLOSED;
+  return state == State::IDLE || state == State::HEAD;
 }
 
-void Connection::dispatch(std::string_view body, size_t consumed) {
+Connection::Active& Connection::activate(Exchange& exchange) {
+  // Own the request's bytes: `input` keeps changing while the request is answered. The head is
+  // still at the front of `input` here.
+  auto a = kj::heap<Active>();
+  a->head = kj::heapArray<char>(input.data(), headBytes);
+  auto body = exchange.requestBody;
+  a->body = kj::heapArray<char>(body.data(), body.size());
+  HeadResult again = parseHead(std::string_view(a->head.begin(), a->head.size()), a->request);
+  KJ_ASSERT(again.kind == HeadResult::COMPLETE);
+  exchange.req = &a->request;
+  exchange.requestBody = std::string_view(a->body.begin(), a->body.size());
+  auto& result = *a;
+  active = kj::mv(a);
+  return result;
+}
+
+void Connection::dispatch(std::string_view body, size_t consumed, bool streamBody) {
   context.stats.requests++;
   fresh = false;
   if (context.draining) keepAlive = false;
   closeAfterResponse = !keepAlive;
-  Exchange exchange(*this, context.scratch, body);
-  KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() { context.handler.handle(exchange); })) {
-    SS_LOG(ERROR, "http", "handler failed", exception->getDescription());
-    if (!exchange.responded()) {
+  state = State::EXCHANGE;
+
+  // Heap-allocated: a handler that defers keeps using it after handle() returns.
+  auto exchange = kj::heap<Exchange>(*this, context.scratch, body);
+  current = exchange.get();
+  if (streamBody && contentLength > 0) {
+    auto& a = activate(*exchange);
+    int fds[2];
+    KJ_SYSCALL(pipe2(fds, O_CLOEXEC | O_NONBLOCK));
+    fcntl(fds[1], F_SETPIPE_SZ, BODY_PIPE_SIZE);  // best effort: a smaller pipe also works
+    exchange->bodyPipe = AutoCloseFd(fds[0]);
+    a.bodyWrite = AutoCloseFd(fds[1]);
+    a.bodyDone = false;
+    // Body bytes that arrived with the head go first.
+    size_t prefix = std::min<uint64_t>(input.size() - headBytes, contentLength);
+    a.bodyPending.assign(input.data() + headBytes, prefix);
+    a.bodyRemaining = contentLength - prefix;
+    consumed = headBytes + prefix;
+  }
+
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { context.handler.handle(*exchange); })) {
+    SS_LOG(ERROR, "http", "handler failed", e->getDescription());
+    if (!exchange->responded()) {
       closeAfterResponse = true;
-      exchange.respond(500, {{"Content-Type", "text/plain; charset=utf-8"}},
-                       "500 Internal Server Error\n");
+      exchange->respond(500, {{"Content-Type", "text/plain; charset=utf-8"}},
+                        "500 Internal Server Error\n");
     }
   }
-  KJ_ASSERT(exchange.responded(), "HTTP handler returned without responding");
+  current = nullptr;
   input.erase(0, consumed);
   chunkedBody.clear();
+
+  KJ_IF_MAYBE(a, active) {
+    (*a)->exchange = kj::mv(exchange);
+    if (!(*a)->bodyDone) startBodyPipe();
+    finishExchangeIfDone();
+    return;
+  }
+  KJ_ASSERT(exchange->responded(), "HTTP handler returned without responding or deferring");
+  // The common, synchronous case: answered and done.
   if (closeAfterResponse) {
     state = State::CLOSING;
     input.clear();
@@ -245,11 +402,163 @@ void Connection::dispatch(std::string_view body, size_t consumed) {
   }
 }
 
+void Connection::deferExchange(kj::Promise<void> work) {
+  if (active == nullptr) {
+    KJ_REQUIRE(current != nullptr, "defer() must be called from inside Handler::handle()");
+    activate(*current);
+  }
+  auto& a = *KJ_ASSERT_NONNULL(active);
+  KJ_REQUIRE(a.work == nullptr, "defer() called twice");
+  a.work = work.then([this]() {
+    auto& act = *KJ_ASSERT_NONNULL(active);
+    if (!act.exchange->done) {
+      closeAfterResponse = true;
+      act.exchange->respond(502, {{"Content-Type", "text/plain; charset=utf-8"}},
+                            "502 Bad Gateway: no response\n");
+    }
+    finishExchangeIfDone();
+  }, [this](kj::Exception&& e) {
+    auto& act = *KJ_ASSERT_NONNULL(active);
+    SS_LOG(WARNING, "http", "deferred request failed", e.getDescription());
+    if (!act.exchange->done) {
+      closeAfterResponse = true;
+      act.exchange->respond(502, {{"Content-Type", "text/plain; charset=utf-8"}},
+                            "502 Bad Gateway\n");
+      finishExchangeIfDone();
+    } else {
+      abortExchange("response failed midway");
+    }
+  }).eagerlyEvaluate(nullptr);
+}
+
+void Connection::startBodyPipe() {
+  auto& a = *KJ_ASSERT_NONNULL(active);
+  if (a.bodyDone || a.bodyPump != nullptr) return;
+  // splice() needs the socket to ourselves: stop the multishot recv first. Its last CQE may
+  // still carry body bytes; onRecv routes them to bodyPending.
+  if (recvOp.inFlight()) {
+    context.reactor.cancel(recvOp);
+    return;  // called again from onRecv when the recv has ended
+  }
+  if (waitingForBuffers) return;
+  int writeFd = a.bodyWrite;
+  uint64_t remaining = a.bodyRemaining;
+  a.bodyRemaining = 0;
+  auto pending = kj::mv(a.bodyPending);
+  a.bodyPending = std::string();
+  a.bodyPump = writeAllToPipe(context.reactor, writeFd, kj::mv(pending))
+      .then([this, writeFd, remaining]() -> kj::Promise<void> {
+    if (remaining == 0) return kj::READY_NOW;
+    return reactor::splicePump(context.reactor, fd, writeFd, remaining)
+        .then([this, remaining](uint64_t moved) {
+      if (moved < remaining) {
+        // The client closed mid-body: the app sees a short body (its problem to reject) and
+        // this connection cannot carry another request.
+        peerClosed = true;
+        closeAfterResponse = true;
+      }
+    });
+  }).then([this]() {
+    auto& act = *KJ_ASSERT_NONNULL(active);
+    act.bodyWrite = nullptr;  // EOF for the reader
+    act.bodyDone = true;
+    finishExchangeIfDone();
+    if (state != State::CLOSED) updateRecv();
+  }, [this](kj::Exception&& e) {
+    // The reader (the grain) closed its end early, or the socket failed: the rest of the body
+    // cannot be delivered, so the connection cannot continue after this response.
+    auto& act = *KJ_ASSERT_NONNULL(active);
+    act.bodyWrite = nullptr;
+    act.bodyDone = true;
+    closeAfterResponse = true;
+    finishExchangeIfDone();
+  }).eagerlyEvaluate(nullptr);
+}
+
 void Connection::queueResponse(uint16_t status, const HeaderOut* headers, size_t count,
                                std::string_view extra, std::string_view body, bool headOnly) {
   appendResponse(out, context.date, status, headers, count, extra, body, headOnly,
                  closeAfterResponse, http10);
   flush();
+}
+
+void Connection::queuePipeResponse(uint16_t status, const HeaderOut* headers, size_t count,
+                                   std::string_view extra, AutoCloseFd pipe, int64_t length) {
+  if (active == nullptr) {
+    KJ_FAIL_REQUIRE("respondWithPipe() needs a request dispatched as asynchronous; call defer()");
+  }
+  auto& a = *KJ_ASSERT_NONNULL(active);
+  bool headOnly = a.request.isHead() || statusHasNoBody(status);
+  if (length < 0 && !headOnly) closeAfterResponse = true;  // close-delimited body
+  appendResponseHead(out, context.date, status, headers, count, extra, length,
+                     closeAfterResponse, http10);
+  if (headOnly) {
+    a.responseDone = true;  // the pipe closes unread
+  } else {
+    a.responsePipe = kj::mv(pipe);
+    a.responseLength = length;
+  }
+  flush();
+}
+
+void Connection::startResponsePump() {
+  auto& a = *KJ_ASSERT_NONNULL(active);
+  if (a.responsePump != nullptr || a.responseDone || a.responsePipe == nullptr) return;
+  uint64_t limit = a.responseLength >= 0 ? uint64_t(a.responseLength) : UINT64_MAX;
+  int64_t length = a.responseLength;
+  a.responsePump = reactor::splicePump(context.reactor, a.responsePipe, fd, limit)
+      .then([this, length](uint64_t moved) {
+    auto& act = *KJ_ASSERT_NONNULL(active);
+    act.responsePipe = nullptr;
+    if (length >= 0 && moved < uint64_t(length)) {
+      // The grain promised more than it sent: the framing is broken, close.
+      abortExchange("response body shorter than its Content-Length");
+      return;
+    }
+    act.responseDone = true;
+    finishExchangeIfDone();
+  }, [this](kj::Exception&& e) {
+    abortExchange("client stopped reading the response");
+  }).eagerlyEvaluate(nullptr);
+}
+
+void Connection::finishExchangeIfDone() {
+  KJ_IF_MAYBE(a, active) {
+    auto& act = **a;
+    if (!act.exchange->done) return;
+    if (act.responsePipe != nullptr || (!act.responseDone && act.responsePump != nullptr)) {
+      if (sending.empty() && out.empty()) startResponsePump();
+      return;
+    }
+    if (!act.bodyDone) {
+      // Answered before the body was read: stop reading it; this connection cannot continue.
+      closeAfterResponse = true;
+    }
+    destroyLater(kj::mv(*a));
+    active = nullptr;
+  } else {
+    return;
+  }
+  if (state == State::CLOSED) return;
+  if (closeAfterResponse) {
+    state = State::CLOSING;
+    input.clear();
+    if (sending.empty() && out.empty()) {
+      if (peerClosed) closeNow(); else beginLinger();
+    }
+    return;
+  }
+  state = input.empty() ? State::IDLE : State::HEAD;
+  process();
+  if (state != State::CLOSED) {
+    updateRecv();
+    updateDeadline(false);
+  }
+}
+
+void Connection::abortExchange(const char* why) {
+  SS_LOG(DEBUG, "http", "request aborted", why);
+  closeNow();
 }
 
 void Connection::failAndClose(uint16_t status, const char* reason) {
@@ -301,6 +610,11 @@ void Connection::onSend(int32_t res, uint32_t flags) {
   std::string().swap(sending);
   std::string().swap(out);
   if (input.empty()) std::string().swap(input);
+  if (state == State::EXCHANGE) {
+    finishExchangeIfDone();  // starts a response pump waiting for its head to be sent
+    if (state != State::CLOSED) updateDeadline(false);
+    return;
+  }
   if (state == State::CLOSING) {
     if (peerClosed) closeNow(); else beginLinger();
     return;
@@ -317,7 +631,9 @@ void Connection::updateRecv() {
   size_t allowance = state == State::BODY
       ? headBytes + limits::MAX_BUFFERED_BODY + limits::MAX_PENDING_INPUT
       : limits::MAX_PENDING_INPUT;
-  bool want = !peerClosed && (state == State::LINGER ||
+  bool bodyStreaming = false;
+  KJ_IF_MAYBE(a, active) bodyStreaming = !(*a)->bodyDone;
+  bool want = !peerClosed && !bodyStreaming && (state == State::LINGER ||
       (state != State::CLOSING && state != State::CLOSED && input.size() < allowance &&
        out.size() + sending.size() <= limits::MAX_PENDING_OUTPUT));
   if (want) {
@@ -335,6 +651,11 @@ void Connection::updateDeadline(bool progress) {
   } else if (!sending.empty()) {
     queue = &context.sendQueue;
     restart = progress;
+  } else if (state == State::EXCHANGE) {
+    // The handler (e.g. a grain) bounds its own time; streaming pumps end with their peers.
+    deadline.disarm();
+    deadlineQueue = nullptr;
+    return;
   } else if (state == State::BODY) {
     queue = &context.bodyQueue;
     restart = progress;
@@ -399,12 +720,19 @@ void Connection::closeNow() {
   deadlineQueue = nullptr;
   if (recvOp.inFlight()) context.reactor.cancel(recvOp);
   if (sendOp.inFlight()) context.reactor.cancel(sendOp);
+  KJ_IF_MAYBE(a, active) {
+    // Cancels deferred work and pumps (later: we may be inside one of their continuations).
+    destroyLater(kj::mv(*a));
+    active = nullptr;
+  }
   maybeDestroy();
 }
 
 void Connection::maybeDestroy() {
   if (recvOp.inFlight() || sendOp.inFlight() || waitingForBuffers) return;
-  // The kernel holds nothing of ours any more: safe to close and free.
+  // The kernel holds nothing of ours any more: safe to close and free. (A pump cancelled in
+  // closeNow() may still hold our fd number until its destruction runs later; it only ever
+  // issues syscalls that fail harmlessly on a closed fd, and io_uring polls were orphaned.)
   ::close(fd);
   ServerContext& ctx = context;
   delete this;

@@ -59,12 +59,13 @@ public:
 private:
   friend class Exchange;
   enum class State : uint8_t {
-    IDLE,     // between requests (or fresh): no partial head buffered
-    HEAD,     // a partial head is buffered
-    BODY,     // head parsed, reading a (bounded, buffered) body
-    CLOSING,  // final response queued; no more requests are parsed
-    LINGER,   // final response sent, write side shut; discarding input until EOF or timeout
-    CLOSED,   // ops cancelled; destroyed once none is in flight
+    IDLE,       // between requests (or fresh): no partial head buffered
+    HEAD,       // a partial head is buffered
+    BODY,       // head parsed, reading a (bounded, buffered) body
+    EXCHANGE,   // a request is being answered: deferred work, a body or a response streaming
+    CLOSING,    // final response queued; no more requests are parsed
+    LINGER,     // final response sent, write side shut; discarding input until EOF or timeout
+    CLOSED,     // ops cancelled; destroyed once none is in flight
   };
 
   ~Connection() noexcept(false);
@@ -75,10 +76,20 @@ private:
   void process();
   bool processHead();
   bool processBody();
-  void dispatch(std::string_view body, size_t consumed);
+  void dispatch(std::string_view body, size_t consumed, bool streamBody);
+  void finishExchangeIfDone();
   void queueResponse(uint16_t status, const HeaderOut* headers, size_t count,
                      std::string_view extra, std::string_view body, bool headOnly);
+  void queuePipeResponse(uint16_t status, const HeaderOut* headers, size_t count,
+                         std::string_view extra, AutoCloseFd pipe, int64_t length);
+  void deferExchange(kj::Promise<void> work);
+  struct Active;
+  Active& activate(Exchange& exchange);
+  void startBodyPipe();
+  void feedBodyPipe(std::string_view bytes);
+  void startResponsePump();
   void failAndClose(uint16_t status, const char* reason);
+  void abortExchange(const char* why);
   void flush();
   void updateRecv();
   void updateDeadline(bool progress);
@@ -113,6 +124,11 @@ private:
   size_t chunkedRawConsumed = 0;
   kj::Maybe<kj::Own<ChunkedDecoder>> chunked;
   std::string chunkedBody;
+
+  // EXCHANGE state: everything one asynchronous or streaming request needs. Heap-allocated,
+  // so idle connections stay small.
+  kj::Maybe<kj::Own<Active>> active;
+  Exchange* current = nullptr;    // the exchange whose handle() is running
 };
 
 }  // namespace ss::http

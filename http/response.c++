@@ -80,10 +80,10 @@ bool safeHeaderText(std::string_view text) {
 }
 }  // namespace
 
-void appendResponse(std::string& out, DateCache& date, uint16_t status,
-                    const HeaderOut* headers, size_t headerCount,
-                    std::string_view extraHeaders, std::string_view body, bool headOnly,
-                    bool close, bool http10KeepAlive) {
+void appendResponseHead(std::string& out, DateCache& date, uint16_t status,
+                        const HeaderOut* headers, size_t headerCount,
+                        std::string_view extraHeaders, int64_t contentLength, bool close,
+                        bool http10KeepAlive) {
   KJ_REQUIRE(status >= 100 && status <= 599, "invalid status", status);
   out.append("HTTP/1.1 ");
   appendNumber(out, status);
@@ -102,10 +102,9 @@ void appendResponse(std::string& out, DateCache& date, uint16_t status,
     out.append("\r\n");
   }
   out.append(extraHeaders);
-  bool noBody = statusHasNoBody(status);
-  if (!noBody) {
+  if (contentLength >= 0 && !statusHasNoBody(status)) {
     out.append("Content-Length: ");
-    appendNumber(out, body.size());
+    appendNumber(out, contentLength);
     out.append("\r\n");
   }
   if (close) {
@@ -114,7 +113,15 @@ void appendResponse(std::string& out, DateCache& date, uint16_t status,
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
-  if (!noBody && !headOnly) out.append(body);
+}
+
+void appendResponse(std::string& out, DateCache& date, uint16_t status,
+                    const HeaderOut* headers, size_t headerCount,
+                    std::string_view extraHeaders, std::string_view body, bool headOnly,
+                    bool close, bool http10KeepAlive) {
+  appendResponseHead(out, date, status, headers, headerCount, extraHeaders,
+                     static_cast<int64_t>(body.size()), close, http10KeepAlive);
+  if (!statusHasNoBody(status) && !headOnly) out.append(body);
 }
 
 }  // namespace ss::http

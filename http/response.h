@@ -36,6 +36,13 @@ private:
 // assumes close unless told otherwise). `extraHeaders` is a preformatted block ("Name: value\r\n"...) for headers
 // computed once (static files). Header values must not contain CR or LF: callers pass our own
 // constants or validated values; KJ_REQUIRE enforces it for `headers`.
+void appendResponseHead(std::string& out, DateCache& date, uint16_t status,
+                        const HeaderOut* headers, size_t headerCount,
+                        std::string_view extraHeaders, int64_t contentLength, bool close,
+                        bool http10KeepAlive = false);
+// The head alone. `contentLength` >= 0 is declared (for bodies the caller streams itself);
+// -1 declares none (a close-delimited body, or a status that has none).
+
 void appendResponse(std::string& out, DateCache& date, uint16_t status,
                     const HeaderOut* headers, size_t headerCount,
                     std::string_view extraHeaders, std::string_view body, bool headOnly,

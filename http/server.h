@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include <kj/async.h>
+#include <kj/common.h>
 
 #include "base/fd.h"
 #include "base/limits.h"
@@ -27,34 +28,63 @@ namespace ss::http {
 
 class Connection;
 
-// One request being answered. Valid from Handler::handle() until respond() returns.
+// One request being answered. Valid from Handler::handle() until the response is complete (or
+// the client goes away, which cancels deferred work: see defer()).
 class Exchange {
 public:
-  const Request& request() const { return req; }
-  std::string_view body() const { return requestBody; }  // whole body (buffered, bounded)
+  const Request& request() const { return *req; }
+  std::string_view body() const { return requestBody; }
+  // The whole body, when the handler's body policy was BUFFER (bounded by MAX_BUFFERED_BODY).
+
+  kj::Maybe<AutoCloseFd> takeBodyPipe();
+  // STREAM policy with a body: the read end of a pipe that will carry exactly
+  // request().contentLength bytes, moved from the client socket with splice(). Null without a
+  // body. Take it at most once.
 
   void respond(uint16_t status, std::initializer_list<HeaderOut> headers, std::string_view body,
                std::string_view preformattedHeaders = {});
+  void respond(uint16_t status, kj::ArrayPtr<const HeaderOut> headers, std::string_view body,
+               std::string_view preformattedHeaders = {});
   // Sends a complete response with Content-Length (no body for HEAD, 1xx, 204, 304).
-  // `preformattedHeaders` is appended verbatim ("Name: value\r\n" lines). Call exactly once.
+  // `preformattedHeaders` is appended verbatim ("Name: value\r\n" lines). Call exactly once
+  // (counting respondWithPipe).
+
+  void respondWithPipe(uint16_t status, kj::ArrayPtr<const HeaderOut> headers, AutoCloseFd body,
+                       int64_t length, std::string_view preformattedHeaders = {});
+  // Streams the body from a pipe's read end (non-blocking) with splice(), zero copy. `length`
+  // >= 0 is sent as Content-Length and exactly that many bytes are moved; -1 means "until the
+  // pipe's EOF", sent close-delimited (the connection closes after this response).
+
+  void defer(kj::Promise<void> work);
+  // The handler answers later: `work` must call respond*() before it completes (if it does not,
+  // or throws, the client gets a 502). If the client disconnects first, `work` is cancelled by
+  // destruction. Requests are answered in order: later pipelined requests wait.
 
   bool responded() const { return done; }
 
+  Exchange(Connection& connection, const Request& request, std::string_view body)
+      : connection(connection), req(&request), requestBody(body) {}
+  // (Constructed by the server's connections only.)
+
 private:
   friend class Connection;
-  Exchange(Connection& connection, const Request& request, std::string_view body)
-      : connection(connection), req(request), requestBody(body) {}
   Connection& connection;
-  const Request& req;
+  const Request* req;
   std::string_view requestBody;
+  kj::Maybe<AutoCloseFd> bodyPipe;
   bool done = false;
 };
 
 class Handler {
 public:
+  enum class BodyPolicy { BUFFER, STREAM };
+  virtual BodyPolicy bodyPolicy(const Request& request) { return BodyPolicy::BUFFER; }
+  // BUFFER: the body is read whole (413 over MAX_BUFFERED_BODY) before handle() runs.
+  // STREAM: handle() runs as soon as the head is parsed; a Content-Length body then arrives
+  // through Exchange::takeBodyPipe() (chunked bodies are still buffered, bounded).
+
   virtual void handle(Exchange& exchange) = 0;
-  // Must call exchange.respond() before returning. (Asynchronous responses arrive with the
-  // grain path, which streams bodies instead of buffering them.) Exceptions become a 500.
+  // Respond before returning, or call exchange.defer(). Exceptions become a 500.
 protected:
   ~Handler() = default;
 };
