@@ -16,10 +16,17 @@ PACKAGES=(
   # libraries
   capnproto libcapnp-dev liburing-dev libseccomp-dev libcap-dev libsodium-dev libzstd-dev
   liblzma-dev libsqlite3-dev catch2 node-llhttp
-  # tests: a real browser, curl (node and npm: see below)
-  chromium curl
+  # tests: a real browser, curl (node and npm: see below); apps run in sandbox tests;
+  # xz for building Sandstorm-format packages independently
+  chromium curl busybox-static python3 xz-utils
+  # grains: per-grain disk images (mkfs.ext4)
+  e2fsprogs
+  # benchmarks: the sandbox comparison
+  bubblewrap
   # benchmarks (perf/run)
   wrk nginx-light
+  # demo app (apps/static-site): busybox httpd
+  busybox-static
 )
 
 # Node.js may already come from elsewhere (e.g. NodeSource's nodejs, which bundles npm and
