@@ -1,6 +1,7 @@
 #include "base/fd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
@@ -75,6 +76,21 @@ void setNonblocking(int fd) {
   KJ_SYSCALL(flags = ::fcntl(fd, F_GETFL));
   if ((flags & O_NONBLOCK) == 0) {
     KJ_SYSCALL(::fcntl(fd, F_SETFL, flags | O_NONBLOCK));
+  }
+}
+
+void makeDirectories(kj::StringPtr path, mode_t mode) {
+  auto partial = kj::heapString(path);
+  for (size_t i = 1; i <= partial.size(); i++) {
+    if (i == partial.size() || partial[i] == '/') {
+      char saved = partial.begin()[i];
+      partial.begin()[i] = '\0';
+      KJ_SYSCALL_HANDLE_ERRORS(::mkdir(partial.cStr(), mode)) {
+        case EEXIST: break;
+        default: KJ_FAIL_SYSCALL("cannot create directory", error, partial.cStr());
+      }
+      partial.begin()[i] = saved;
+    }
   }
 }
 

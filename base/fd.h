@@ -5,6 +5,7 @@
 
 #include <kj/io.h>
 #include <kj/string.h>
+#include <sys/types.h>
 
 namespace ss {
 
@@ -34,6 +35,9 @@ uint16_t localPort(int fd);
 void setNonblocking(int fd);
 
 kj::String readFile(kj::StringPtr path);
+
+void makeDirectories(kj::StringPtr path, mode_t mode = 0700);
+// mkdir -p: creates `path` and missing parents with `mode`; existing ones are left as they are.
 // Whole small file (config, static assets); throws naming the path.
 
 }  // namespace ss

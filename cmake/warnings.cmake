@@ -21,3 +21,11 @@ function(sandstorm_target target)
   target_compile_options(${target} PRIVATE ${SANDSTORM_WARNINGS})
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
 endfunction()
+
+# Fully static executables (programs that run inside grains, where no host libraries exist).
+# Sanitizer runtimes cannot be linked statically, so these are built without them even in the
+# asan preset; their tests still exercise them from sanitized test binaries.
+function(sandstorm_static target)
+  target_compile_options(${target} PRIVATE -fno-sanitize=all)
+  target_link_options(${target} PRIVATE -static -pthread -fno-sanitize=all)
+endfunction()
