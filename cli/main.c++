@@ -2,6 +2,8 @@
 // run-bundle.c++ pattern). Each subcommand has its own --help.
 #include <kj/main.h>
 
+#include "cli/spk-command.h"
+#include "cli/dev-command.h"
 #include "cli/start-command.h"
 #include "config.h"
 
@@ -17,6 +19,10 @@ public:
                            "through a web shell. Run `sandstorm <command> --help` for details.")
         .addSubCommand("start", [this]() { return startCommand(context); },
                        "Run the server in the foreground.")
+        .addSubCommand("dev", [this]() { return devCommand(context); },
+                       "Run one app directory as a live grain on a local port.")
+        .addSubCommand("spk", [this]() { return spkCommand(context); },
+                       "App developer tools: keygen, pack, verify, unpack .spk packages.")
         .build();
   }
 

@@ -1,0 +1,260 @@
+#include "cli/dev-command.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <capnp/serialize.h>
+#include <kj/async.h>
+#include <kj/debug.h>
+
+#include "base/fd.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "config.h"
+#include "http/server.h"
+#include "reactor/reactor.h"
+#include "reactor/signals.h"
+#include "rpc/package.capnp.h"
+#include "shell/data-dir.h"
+#include "shell/grain-gateway.h"
+#include "shell/grain-host.h"
+
+namespace ss::cli {
+
+namespace {
+
+kj::String selfDir() {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  KJ_REQUIRE(n > 0, "cannot find our own executable");
+  self[n] = '\0';
+  kj::StringPtr path(self);
+  KJ_IF_MAYBE(slash, path.findLast('/')) return kj::heapString(path.slice(0, *slash));
+  return kj::str(".");
+}
+
+bool exists(kj::StringPtr path) { return access(path.cStr(), F_OK) == 0; }
+
+kj::String absolute(kj::StringPtr path) {
+  char resolved[PATH_MAX];
+  KJ_REQUIRE(realpath(path.cStr(), resolved) != nullptr, "no such file or directory", path);
+  return kj::str(resolved);
+}
+
+struct AppCommand {
+  kj::Array<kj::String> argv;
+  kj::Array<kj::String> env;
+  kj::String title;
+};
+
+AppCommand readManifest(kj::StringPtr packageDir, bool firstRun) {
+  auto path = kj::str(packageDir, "/sandstorm-manifest");
+  KJ_REQUIRE(exists(path), "not an app package directory: it has no sandstorm-manifest "
+             "(unpack a .spk with `sandstorm spk unpack`, or point at the package root)", path);
+  auto bytes = readFile(path);
+  KJ_REQUIRE(bytes.size() % sizeof(capnp::word) == 0, "sandstorm-manifest is truncated", path);
+  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  memcpy(words.begin(), bytes.begin(), bytes.size());
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = ss::spk::Manifest::SIZE_LIMIT_IN_WORDS;
+  capnp::FlatArrayMessageReader message(words, options);
+  auto manifest = message.getRoot<ss::spk::Manifest>();
+
+  ss::spk::Manifest::Command::Reader command;
+  if (!firstRun && manifest.hasContinueCommand()) {
+    command = manifest.getContinueCommand();
+  } else {
+    KJ_REQUIRE(manifest.getActions().size() > 0, "the manifest declares no action to start "
+               "the app with", path);
+    command = manifest.getActions()[0].getCommand();
+  }
+  AppCommand result;
+  result.argv = KJ_MAP(a, command.getArgv()) { return kj::heapString(a); };
+  result.env = KJ_MAP(kv, command.getEnviron()) {
+    return kj::str(kv.getKey(), "=", kv.getValue());
+  };
+  result.title = kj::heapString(manifest.getAppTitle().getDefaultText());
+  KJ_REQUIRE(result.argv.size() > 0, "the manifest's command is empty", path);
+  return result;
+}
+
+class DevHandler final: public http::Handler {
+public:
+  DevHandler(shell::GrainHost& host, shell::GrainSpec& spec): host(host), spec(spec) {}
+  BodyPolicy bodyPolicy(const http::Request& request) override {
+    return shell::shouldStreamBody(request) ? BodyPolicy::STREAM : BodyPolicy::BUFFER;
+  }
+  void handle(http::Exchange& exchange) override {
+    shell::forwardToGrain(exchange, host, spec);
+  }
+
+private:
+  shell::GrainHost& host;
+  shell::GrainSpec& spec;
+};
+
+class DevCommand {
+public:
+  explicit DevCommand(kj::ProcessContext& context): context(context) {}
+
+  kj::MainFunc getMain() {
+    return kj::MainBuilder(context, "Sandstorm " SANDSTORM_VERSION,
+                           "Runs the app in <app-dir> (an unpacked package: its root holds "
+                           "sandstorm-manifest) as one live grain in a real sandbox and serves "
+                           "it on a local port. Its data persists across runs in the data "
+                           "directory. Stop with Ctrl-C.")
+        .addOptionWithArg({'p', "port"}, KJ_BIND_METHOD(*this, setPort), "<port>",
+                          "Port to serve the app on (default 6090; 0 picks a free one).")
+        .addOptionWithArg({"listen"}, KJ_BIND_METHOD(*this, setListen), "<address>",
+                          "Address to bind (default 127.0.0.1).")
+        .addOptionWithArg({"data-dir"}, KJ_BIND_METHOD(*this, setDataDir), "<dir>",
+                          "Where the dev grain keeps its /var and log (default: the server's "
+                          "data directory, under dev/).")
+        .addOptionWithArg({"bridge"}, KJ_BIND_METHOD(*this, setBridge), "<path>",
+                          "Our sandstorm-http-bridge binary (default: found beside sandstorm).")
+        .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, setIdle), "<seconds>",
+                          "Stop the grain after this long without requests (default 120).")
+        .expectArg("<app-dir>", KJ_BIND_METHOD(*this, setApp))
+        .callAfterParsing(KJ_BIND_METHOD(*this, run))
+        .build();
+  }
+
+private:
+  kj::MainBuilder::Validity setPort(kj::StringPtr value) {
+    char* end;
+    unsigned long n = strtoul(value.cStr(), &end, 10);
+    if (value.size() == 0 || *end != '\0' || n > 65535) return "port must be 0-65535";
+    port = static_cast<uint16_t>(n);
+    return true;
+  }
+  kj::MainBuilder::Validity setListen(kj::StringPtr value) {
+    listen = kj::heapString(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setDataDir(kj::StringPtr value) {
+    dataDir = kj::heapString(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setBridge(kj::StringPtr value) {
+    bridge = kj::heapString(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setIdle(kj::StringPtr value) {
+    char* end;
+    unsigned long n = strtoul(value.cStr(), &end, 10);
+    if (value.size() == 0 || *end != '\0' || n == 0) return "idle timeout must be > 0 seconds";
+    idleSeconds = n;
+    return true;
+  }
+  kj::MainBuilder::Validity setApp(kj::StringPtr value) {
+    app = kj::heapString(value);
+    return true;
+  }
+
+  kj::MainBuilder::Validity run() {
+    kj::Maybe<kj::String> failure;
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { serve(); })) {
+      kj::StringPtr text = e->getDescription();
+      if (text.startsWith("expected ")) {
+        KJ_IF_MAYBE(semi, text.findFirst(';')) text = text.slice(*semi + 2);
+      }
+      failure = kj::str(text);
+    }
+    KJ_IF_MAYBE(f, failure) context.exitError(kj::str("sandstorm dev: ", *f));
+    context.exit();
+    return true;
+  }
+
+  void serve() {
+    signal(SIGPIPE, SIG_IGN);
+    KJ_IF_MAYBE(why, reactor::probeIoUring()) KJ_FAIL_REQUIRE(kj::str("cannot start: ", *why));
+
+    auto packageDir = absolute(app);
+    kj::StringPtr base = packageDir;
+    KJ_IF_MAYBE(slash, base.findLast('/')) base = base.slice(*slash + 1);
+    auto root = dataDir == nullptr ? kj::str(shell::DataDir::defaultPath(), "/dev")
+                                   : kj::heapString(dataDir);
+    auto grainDir = kj::str(root, "/", base);
+    makeDirectories(grainDir);
+    auto varDir = kj::str(grainDir, "/var");
+    bool firstRun = !exists(varDir);
+    auto command = readManifest(packageDir, firstRun);
+
+    shell::GrainSpec spec;
+    spec.grainId = kj::str("dev-", base);
+    for (auto& c: spec.grainId) {
+      if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+    }
+    spec.packageDir = kj::heapString(packageDir);
+    spec.varDir = kj::heapString(varDir);
+    spec.argv = kj::mv(command.argv);
+    spec.env = kj::mv(command.env);
+    spec.logPath = kj::str(grainDir, "/log");
+
+    shell::GrainHostOptions options;
+    options.bridgePath = bridge == nullptr ? findBridge() : absolute(bridge);
+    options.idleTimeoutMs = idleSeconds * 1000;
+
+    reactor::Reactor reactor;
+    kj::EventLoop loop(reactor);
+    kj::WaitScope waitScope(loop);
+    shell::GrainHost host(reactor, kj::mv(options));
+    DevHandler handler(host, spec);
+    http::Server server(reactor, handler);
+    auto listener = listenTcp(listen, port, limits::LISTEN_BACKLOG);
+    uint16_t actualPort = localPort(listener);
+    server.listen(kj::mv(listener));
+
+    auto stop = kj::newPromiseAndFulfiller<void>();
+    bool stopping = false;
+    reactor::SignalWatcher signals(reactor, {SIGTERM, SIGINT, SIGHUP}, [&](int) {
+      if (!stopping) {
+        stopping = true;
+        stop.fulfiller->fulfill();
+      }
+    });
+    SS_LOG(INFO, "dev", "serving", packageDir, spec.logPath);
+    printf("Sandstorm dev: %s is running at http://%s:%u/ (log: %s)\n",
+           command.title.size() > 0 ? command.title.cStr() : base.cStr(), listen.cStr(),
+           actualPort, spec.logPath.cStr());
+    fflush(stdout);
+    stop.promise.wait(waitScope);
+    server.drain(limits::SHUTDOWN_DRAIN_MS).wait(waitScope);
+  }
+
+  kj::ProcessContext& context;
+  uint16_t port = 6090;
+  kj::String listen = kj::str("127.0.0.1");
+  kj::String dataDir;
+  kj::String bridge;
+  kj::String app;
+  uint64_t idleSeconds = 120;
+};
+
+}  // namespace
+
+kj::String findBridge() {
+  auto dir = selfDir();
+  auto beside = kj::str(dir, "/sandstorm-http-bridge");
+  if (access(beside.cStr(), X_OK) == 0) return beside;
+  auto installed = kj::str(dir, "/../lib/sandstorm/sandstorm-http-bridge");
+  if (access(installed.cStr(), X_OK) == 0) return installed;
+#ifdef SANDSTORM_BRIDGE_BUILD_PATH
+  if (access(SANDSTORM_BRIDGE_BUILD_PATH, X_OK) == 0) return kj::str(SANDSTORM_BRIDGE_BUILD_PATH);
+#endif
+  KJ_FAIL_REQUIRE("cannot find sandstorm-http-bridge next to the sandstorm binary; pass --bridge",
+                  dir);
+}
+
+kj::MainFunc devCommand(kj::ProcessContext& context) {
+  auto command = kj::heap<DevCommand>(context);
+  auto main = command->getMain();
+  return [command = kj::mv(command), main = kj::mv(main)](
+             kj::StringPtr name, kj::ArrayPtr<const kj::StringPtr> args) mutable {
+    main(name, args);
+  };
+}
+
+}  // namespace ss::cli

@@ -1,0 +1,247 @@
+#include "shell/grain-gateway.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <capnp/capability.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
+
+#include "base/fd.h"
+#include "base/log.h"
+#include "base/syscall.h"
+#include "rpc/util.capnp.h"
+
+namespace ss::shell {
+
+namespace {
+
+// A capability that carries a file descriptor: Cap'n Proto attaches it to the message when the
+// capability is sent (fd passing), and the grain reads it with Capability::Client::getFd().
+class FdHandle final: public rpc::Handle::Server {
+public:
+  explicit FdHandle(AutoCloseFd fd): fd(kj::mv(fd)) {}
+  kj::Maybe<int> getFd() override { return fd.get(); }
+
+private:
+  AutoCloseFd fd;
+};
+
+bool isHopByHop(std::string_view name, std::string_view connectionValue) {
+  static constexpr std::string_view HOP[] = {
+      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+      "upgrade", "host", "content-length", "expect", "proxy-authorization",
+  };
+  for (auto hop: HOP) {
+    if (http::equalsIgnoreCase(name, hop)) return true;
+  }
+  // Headers the client listed in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+  return !connectionValue.empty() && http::hasToken(connectionValue, name);
+}
+
+std::string_view view(capnp::Text::Reader text) { return std::string_view(text.begin(), text.size()); }
+
+template <typename Builder>
+void fillContext(Builder context, const http::Request& request) {
+  std::string_view connection;
+  if (auto* c = request.find("Connection")) connection = c->value;
+  size_t count = 0;
+  for (auto& header: request) {
+    if (!isHopByHop(header.name, connection)) count++;
+  }
+  auto headers = context.initRawHeaders(count);
+  size_t i = 0;
+  for (auto& header: request) {
+    if (isHopByHop(header.name, connection)) continue;
+    auto out = headers[i++];
+    auto name = out.initName(header.name.size());
+    for (size_t j = 0; j < header.name.size(); j++) name.begin()[j] = tolower(header.name[j]);
+    out.setValue(capnp::Text::Reader(header.value.data(), header.value.size()));
+  }
+  context.setMethod(capnp::Text::Reader(request.method.data(), request.method.size()));
+}
+
+template <typename ContentBuilder, typename ContextBuilder>
+void fillBody(http::Exchange& exchange, ContentBuilder content, ContextBuilder context) {
+  auto& request = exchange.request();
+  if (auto* type = request.find("Content-Type")) {
+    content.setMimeType(capnp::Text::Reader(type->value.data(), type->value.size()));
+  }
+  if (auto* encoding = request.find("Content-Encoding")) {
+    content.setEncoding(capnp::Text::Reader(encoding->value.data(), encoding->value.size()));
+  }
+  KJ_IF_MAYBE(pipe, exchange.takeBodyPipe()) {
+    context.setRequestBody(kj::heap<FdHandle>(kj::mv(*pipe)));
+    context.setRequestBodyLength(static_cast<int64_t>(request.contentLength));
+  } else {
+    auto body = exchange.body();
+    content.setContent(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(body.data()),
+                                           body.size()));
+  }
+}
+
+uint16_t statusOf(rpc::WebSession::Response::Reader response) {
+  if (response.getRawStatus() != 0) return response.getRawStatus();
+  switch (response.which()) {
+    case rpc::WebSession::Response::CONTENT: return response.getContent().getStatusCode();
+    case rpc::WebSession::Response::NO_CONTENT: return 204;
+    case rpc::WebSession::Response::PRECONDITION_FAILED: return 412;
+    case rpc::WebSession::Response::REDIRECT:
+      return response.getRedirect().getIsPermanent() ? 308 : 307;
+    case rpc::WebSession::Response::CLIENT_ERROR: return response.getClientError().getStatusCode();
+    case rpc::WebSession::Response::SERVER_ERROR: return 500;
+  }
+  return 500;
+}
+
+kj::Promise<void> writeResponse(http::Exchange& exchange,
+                                capnp::Response<rpc::WebSession::Response> response) {
+  rpc::WebSession::Response::Reader reader = response;
+  uint16_t status = statusOf(reader);
+  if (status < 100 || status > 599 || status == 101) status = 502;
+  auto rawHeaders = reader.getRawHeaders();
+  kj::Vector<http::HeaderOut> headers(rawHeaders.size() + 1);
+  for (auto header: rawHeaders) {
+    headers.add(http::HeaderOut{view(header.getName()), view(header.getValue())});
+  }
+  if (reader.isRedirect() && rawHeaders.size() == 0) {
+    headers.add(http::HeaderOut{"Location", view(reader.getRedirect().getLocation())});
+  }
+
+  if (!reader.isContent()) {
+    std::string_view body;
+    if (reader.isClientError()) body = view(reader.getClientError().getNonHtmlBody());
+    if (reader.isServerError()) body = view(reader.getServerError().getNonHtmlBody());
+    exchange.respond(status, headers.asPtr(), body);
+    return kj::READY_NOW;
+  }
+  auto content = reader.getContent();
+  auto body = content.getBody();
+  if (exchange.request().isHead()) {
+    exchange.respondWithPipe(status, headers.asPtr(), nullptr, content.getBodyLength());
+    return kj::READY_NOW;
+  }
+  if (body.isPipe()) {
+    int64_t length = content.getBodyLength();
+    return body.getPipe().getFd().then(
+        [&exchange, status, headers = kj::mv(headers), length,
+         response = kj::mv(response)](kj::Maybe<int> maybeFd) mutable {
+      int received = KJ_REQUIRE_NONNULL(maybeFd, "grain sent a body pipe without a descriptor");
+      int fd;
+      KJ_SYSCALL(fd = fcntl(received, F_DUPFD_CLOEXEC, 3));
+      AutoCloseFd owned(fd);
+      setNonblocking(fd);
+      exchange.respondWithPipe(status, headers.asPtr(), kj::mv(owned), length);
+    });
+  }
+  auto bytes = body.isBytes() ? body.getBytes() : capnp::Data::Reader();
+  exchange.respond(status, headers.asPtr(),
+                   std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
+  return kj::READY_NOW;
+}
+
+kj::String htmlEscape(kj::StringPtr text) {
+  kj::Vector<char> out(text.size() + 16);
+  for (char c: text) {
+    switch (c) {
+      case '<': out.addAll(kj::StringPtr("&lt;")); break;
+      case '>': out.addAll(kj::StringPtr("&gt;")); break;
+      case '&': out.addAll(kj::StringPtr("&amp;")); break;
+      case '"': out.addAll(kj::StringPtr("&quot;")); break;
+      default: out.add(c);
+    }
+  }
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+void respondGrainError(http::Exchange& exchange, uint16_t status, kj::StringPtr what,
+                       kj::StringPtr detail) {
+  auto page = kj::str(
+      "<!doctype html><meta charset=utf-8><title>", htmlEscape(what), "</title>"
+      "<h1>", htmlEscape(what), "</h1><pre>", htmlEscape(detail), "</pre>\n");
+  exchange.respond(status, {{"Content-Type", "text/html; charset=utf-8"},
+                            {"Cache-Control", "no-store"}},
+                   std::string_view(page.begin(), page.size()));
+}
+
+}  // namespace
+
+bool shouldStreamBody(const http::Request& request) {
+  return request.framing == http::BodyFraming::LENGTH &&
+         request.contentLength > INLINE_BODY_LIMIT;
+}
+
+kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session) {
+  auto& request = exchange.request();
+  std::string_view target = request.target;
+  // Sandstorm paths have no leading '/'. The rest (query included) is relayed as sent.
+  if (!target.empty() && target[0] == '/') target.remove_prefix(1);
+  capnp::Text::Reader path(target.data(), target.size());
+  auto method = request.method;
+
+  auto finish = [&exchange](capnp::Response<rpc::WebSession::Response>&& response) {
+    return writeResponse(exchange, kj::mv(response));
+  };
+  if (method == "GET" || method == "HEAD") {
+    auto call = session.getRequest();
+    call.setPath(path);
+    call.setIgnoreBody(method == "HEAD");
+    fillContext(call.initContext(), request);
+    return call.send().then(finish);
+  } else if (method == "POST") {
+    auto call = session.postRequest();
+    call.setPath(path);
+    fillContext(call.initContext(), request);
+    fillBody(exchange, call.initContent(), call.getContext());
+    return call.send().then(finish);
+  } else if (method == "PUT") {
+    auto call = session.putRequest();
+    call.setPath(path);
+    fillContext(call.initContext(), request);
+    fillBody(exchange, call.initContent(), call.getContext());
+    return call.send().then(finish);
+  } else if (method == "DELETE") {
+    auto call = session.deleteRequest();
+    call.setPath(path);
+    fillContext(call.initContext(), request);
+    return call.send().then(finish);
+  } else if (method == "PATCH") {
+    auto call = session.patchRequest();
+    call.setPath(path);
+    fillContext(call.initContext(), request);
+    fillBody(exchange, call.initContent(), call.getContext());
+    return call.send().then(finish);
+  } else {
+    // OPTIONS, WebDAV and anything else: relayed by name so the app answers it itself.
+    auto call = session.requestRequest();
+    call.setMethod(capnp::Text::Reader(method.data(), method.size()));
+    call.setPath(path);
+    fillContext(call.initContext(), request);
+    fillBody(exchange, call.initContent(), call.getContext());
+    return call.send().then(finish);
+  }
+}
+
+void forwardToGrain(http::Exchange& exchange, GrainHost& host, const GrainSpec& spec) {
+  auto logPath = kj::heapString(spec.logPath);
+  exchange.defer(host.acquire(spec).then(
+      [&exchange](kj::Own<GrainHost::Lease> lease) {
+        auto& leaseRef = *lease;
+        return leaseRef.webSession().then([&exchange](rpc::WebSession::Client session) {
+          return callWebSession(exchange, kj::mv(session));
+        }).catch_([&exchange, &leaseRef](kj::Exception&& e) {
+          if (exchange.responded()) kj::throwFatalException(kj::mv(e));
+          respondGrainError(exchange, 502, "The app failed to answer",
+                            kj::str(e.getDescription(), "\n\nLast lines of the app's log:\n",
+                                    leaseRef.logTail(4096)));
+        }).attach(kj::mv(lease));
+      },
+      [&exchange, logPath = kj::mv(logPath)](kj::Exception&& e) {
+        respondGrainError(exchange, 503, "The app could not be started",
+                          kj::str(e.getDescription(), "\n\nLast lines of the app's log:\n",
+                                  readLogTail(logPath, 4096)));
+      }));
+}
+
+}  // namespace ss::shell

@@ -1,0 +1,26 @@
+// HTTP to a grain: turns one HTTP exchange into a WebSession call (rpc/web-session.capnp) and
+// the answer back into an HTTP response. The request target, method, status and end-to-end
+// headers are relayed faithfully (DESIGN §4); hop-by-hop headers are not. Bodies above a small
+// size travel through pipes in both directions (spliced by the HTTP layer and by the bridge).
+#pragma once
+
+#include "http/server.h"
+#include "shell/grain-host.h"
+
+namespace ss::shell {
+
+constexpr uint64_t INLINE_BODY_LIMIT = 64 * 1024;
+// Request bodies up to this size travel inside the RPC message (one copy, no pipe set-up);
+// larger ones stream through a pipe. The bridge applies the same threshold to responses.
+
+bool shouldStreamBody(const http::Request& request);
+// For Handler::bodyPolicy(): STREAM when the body is larger than INLINE_BODY_LIMIT.
+
+void forwardToGrain(http::Exchange& exchange, GrainHost& host, const GrainSpec& spec);
+// Defers `exchange` until the grain has answered. If the grain cannot be started or fails
+// mid-request, the client gets a 502/503 page with the reason and the tail of the grain's log.
+
+kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session);
+// The translation itself, for a session the caller already has.
+
+}  // namespace ss::shell

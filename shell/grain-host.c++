@@ -1,0 +1,307 @@
+#include "shell/grain-host.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <capnp/rpc.h>
+#include <kj/debug.h>
+
+#include "base/fd.h"
+#include "base/log.h"
+#include "base/syscall.h"
+#include "sandbox/limits.h"
+
+namespace ss::shell {
+
+namespace {
+
+constexpr uint64_t LOG_ROTATE_BYTES = 1 << 20;    // at start, a bigger log moves to log.1
+constexpr uint64_t CRASH_WINDOW_MS = 10'000;      // an exit sooner than this after start = crash
+constexpr uint64_t MAX_BACKOFF_MS = 30'000;       // longest wait between restarts of a crasher
+constexpr uint64_t WAIT_FOR_BACKOFF_MS = 2'000;   // a request waits at most this long for one
+constexpr uint32_t MAX_FDS_PER_MESSAGE = 4;       // pipes travel with calls; nothing needs more
+
+template <typename T>
+void destroyLater(kj::Own<T> object) {
+  kj::evalLater([object = kj::mv(object)]() {}).detach([](kj::Exception&&) {});
+}
+
+void makeGrainDir(kj::StringPtr path, uid_t uid, gid_t gid) {
+  KJ_SYSCALL_HANDLE_ERRORS(mkdir(path.cStr(), 0700)) {
+    case EEXIST: return;
+    default: KJ_FAIL_SYSCALL("cannot create grain storage directory", error, path);
+  }
+  // The grain runs as its own unprivileged uid: it must own its storage.
+  if (geteuid() == 0) {
+    KJ_SYSCALL(chown(path.cStr(), uid, gid), path);
+  }
+}
+
+AutoCloseFd openLog(kj::StringPtr path) {
+  struct stat st;
+  if (stat(path.cStr(), &st) == 0 && uint64_t(st.st_size) > LOG_ROTATE_BYTES) {
+    auto old = kj::str(path, ".1");
+    KJ_SYSCALL(rename(path.cStr(), old.cStr()), path);  // keeps the log at most ~2 MiB
+  }
+  int fd;
+  KJ_SYSCALL(fd = open(path.cStr(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600), path);
+  return AutoCloseFd(fd);
+}
+
+}  // namespace
+
+kj::String readLogTail(kj::StringPtr path, size_t maxBytes) {
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return kj::str();
+  AutoCloseFd owned(fd);
+  struct stat st;
+  if (fstat(fd, &st) != 0) return kj::str();
+  off_t start = st.st_size > off_t(maxBytes) ? st.st_size - maxBytes : 0;
+  auto text = kj::heapString(st.st_size - start);
+  ssize_t n = pread(fd, text.begin(), text.size(), start);
+  if (n <= 0) return kj::str();
+  return kj::heapString(text.begin(), n);
+}
+
+// One grain: its process, its RPC connection, its idle timer.
+class GrainHost::Grain final: private reactor::Deadline::Handler {
+public:
+  Grain(GrainHost& host, const GrainSpec& spec)
+      : host(host),
+        grainId(kj::heapString(spec.grainId)),
+        packageDir(kj::heapString(spec.packageDir)),
+        varDir(kj::heapString(spec.varDir)),
+        argv(KJ_MAP(a, spec.argv) { return kj::heapString(a); }),
+        env(KJ_MAP(e, spec.env) { return kj::heapString(e); }),
+        logPath(kj::heapString(spec.logPath)) {}
+
+  kj::Promise<kj::Own<Lease>> acquire();
+  void stop(kj::StringPtr why);
+  bool isRunning() const { return running != nullptr; }
+  GrainStatus status() const {
+    GrainStatus result;
+    result.running = running != nullptr;
+    result.starts = starts;
+    result.lastExit = kj::heapString(lastExit);
+    return result;
+  }
+  void release();
+
+  reactor::Deadline idle{*this};
+
+private:
+  struct Running {
+    kj::Own<sandbox::SandboxedProcess> process;
+    kj::Own<reactor::ReactorStream> stream;
+    kj::Own<capnp::TwoPartyVatNetwork> network;
+    kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+    rpc::MainView::Client mainView = nullptr;
+    kj::Maybe<kj::ForkedPromise<rpc::WebSession::Client>> session;
+    kj::Promise<void> exitWatcher = nullptr;
+    MonoMs startedAt = 0;
+  };
+  class LeaseImpl;
+
+  void start();
+  void onExit();
+  void onDeadline() override { stop("idle"); }
+
+  GrainHost& host;
+  kj::String grainId;
+  kj::String packageDir;
+  kj::String varDir;
+  kj::Array<kj::String> argv;
+  kj::Array<kj::String> env;
+  kj::String logPath;
+
+  kj::Maybe<kj::Own<Running>> running;
+  unsigned leases = 0;
+  uint64_t starts = 0;
+  unsigned recentCrashes = 0;
+  MonoMs nextStartAllowed = 0;
+  kj::String lastExit;
+};
+
+class GrainHost::Grain::LeaseImpl final: public GrainHost::Lease {
+public:
+  LeaseImpl(Grain& grain, Running& running): grain(grain), run(running) { grain.leases++; }
+  ~LeaseImpl() noexcept(false) { grain.release(); }
+
+  rpc::MainView::Client mainView() override { return run.mainView; }
+
+  kj::Promise<rpc::WebSession::Client> webSession() override {
+    KJ_IF_MAYBE(session, run.session) return session->addBranch();
+    auto request = run.mainView.newSessionRequest();
+    auto user = request.initUserInfo();
+    user.setDisplayName("Developer");
+    request.setSessionType(capnp::typeId<rpc::WebSession>());
+    auto params = request.initSessionParams().initAs<rpc::WebSession::Params>();
+    params.setBasePath("http://localhost");
+    auto forked = request.send()
+        .then([](auto response) { return response.getSession().template castAs<rpc::WebSession>(); })
+        .fork();
+    auto branch = forked.addBranch();
+    run.session = kj::mv(forked);
+    return branch;
+  }
+
+  kj::String logTail(size_t maxBytes) override { return readLogTail(grain.logPath, maxBytes); }
+
+private:
+  Grain& grain;
+  Running& run;
+};
+
+void GrainHost::Grain::release() {
+  KJ_ASSERT(leases > 0);
+  if (--leases == 0 && running != nullptr) {
+    host.idleQueue.arm(idle, host.reactor.now());
+  }
+}
+
+kj::Promise<kj::Own<GrainHost::Lease>> GrainHost::Grain::acquire() {
+  if (running == nullptr) {
+    MonoMs now = host.reactor.now();
+    if (now < nextStartAllowed) {
+      MonoMs wait = nextStartAllowed - now;
+      if (wait > WAIT_FOR_BACKOFF_MS) {
+        return KJ_EXCEPTION(DISCONNECTED,
+            kj::str("the app keeps crashing; next restart in ", (wait + 999) / 1000, " s. ",
+                    lastExit, ". Last lines of its log:\n", readLogTail(logPath, 2048)));
+      }
+      return host.reactor.timer().afterDelay(wait * kj::MILLISECONDS).then([this]() {
+        return acquire();
+      });
+    }
+    start();
+  }
+  idle.disarm();
+  auto& run = *KJ_ASSERT_NONNULL(running);
+  return kj::Own<Lease>(kj::heap<LeaseImpl>(*this, run));
+}
+
+void GrainHost::Grain::start() {
+  KJ_REQUIRE(argv.size() >= 1 && argv[0] == "/sandstorm-http-bridge",
+             "this package's command does not use /sandstorm-http-bridge; apps that speak "
+             "Sandstorm's raw Cap'n Proto API are not supported yet", grainId);
+
+  sandbox::GrainConfig config;
+  config.grainId = kj::heapString(grainId);
+  config.packageDir = kj::heapString(packageDir);
+  config.varDir = kj::heapString(varDir);
+  for (auto& a: argv) config.argv.add(kj::heapString(a));
+  for (auto& e: env) config.env.add(kj::heapString(e));
+  config.limits = host.options.limits;
+  config.requireCgroup = host.options.requireCgroup;
+  config.extraBinds.add(sandbox::BindMount{kj::heapString(host.options.bridgePath),
+                                           kj::str("/sandstorm-http-bridge")});
+  makeGrainDir(varDir, config.hostUid, config.hostGid);
+  auto plan = sandbox::planFor(config);
+
+  auto log = openLog(logPath);
+  auto pair = makeSocketPair(0, false);
+  sandbox::SpawnIo io;
+  io.stdoutFd = log;
+  io.stderrFd = log;
+  auto run = kj::heap<Running>();
+  run->process = kj::heap<sandbox::SandboxedProcess>(
+      sandbox::spawnSandboxed(host.sandboxHost, plan, pair.second, io));
+  pair.second = nullptr;  // the grain has its copy as fd 3
+
+  run->stream = kj::heap<reactor::ReactorStream>(host.reactor, kj::mv(pair.first));
+  run->network = kj::heap<capnp::TwoPartyVatNetwork>(
+      *run->stream, MAX_FDS_PER_MESSAGE, capnp::rpc::twoparty::Side::SERVER);
+  run->rpc = kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
+      capnp::makeRpcClient(*run->network));
+  capnp::word scratch[4];
+  memset(scratch, 0, sizeof(scratch));
+  capnp::MallocMessageBuilder message(scratch);
+  auto vatId = message.getRoot<capnp::rpc::twoparty::VatId>();
+  vatId.setSide(capnp::rpc::twoparty::Side::CLIENT);
+  run->mainView = run->rpc->bootstrap(vatId).castAs<rpc::MainView>();
+  run->startedAt = host.reactor.now();
+  run->exitWatcher = host.reactor.whenReadable(run->process->pidfd())
+      .then([this]() { onExit(); })
+      .eagerlyEvaluate([this](kj::Exception&& e) {
+        SS_LOG(ERROR, "grain", "watching grain process failed", grainId, e.getDescription());
+      });
+  starts++;
+  pid_t pid = run->process->pid();
+  SS_LOG(INFO, "grain", "started", grainId, pid);
+  running = kj::mv(run);
+}
+
+void GrainHost::Grain::onExit() {
+  auto run = kj::mv(KJ_ASSERT_NONNULL(running));
+  running = nullptr;
+  idle.disarm();
+  KJ_IF_MAYBE(status, run->process->tryWait()) {
+    lastExit = status->describe();
+  } else {
+    lastExit = kj::str("exited");
+  }
+  MonoMs now = host.reactor.now();
+  if (now - run->startedAt < CRASH_WINDOW_MS) {
+    recentCrashes++;
+    uint64_t backoff = std::min<uint64_t>(MAX_BACKOFF_MS, 250ull << std::min(recentCrashes, 7u));
+    nextStartAllowed = now + backoff;
+  } else {
+    recentCrashes = 0;
+  }
+  SS_LOG(WARNING, "grain", "stopped by itself", grainId, lastExit);
+  destroyLater(kj::mv(run));  // we are inside its exit watcher
+}
+
+void GrainHost::Grain::stop(kj::StringPtr why) {
+  KJ_IF_MAYBE(r, running) {
+    auto run = kj::mv(*r);
+    running = nullptr;
+    idle.disarm();
+    run->process->kill();
+    KJ_IF_MAYBE(status, run->process->tryWait()) lastExit = status->describe();
+    SS_LOG(INFO, "grain", "stopped", grainId, why);
+    destroyLater(kj::mv(run));
+  }
+}
+
+// ---- GrainHost ------------------------------------------------------------------------------
+
+GrainHost::GrainHost(reactor::Reactor& reactor, GrainHostOptions options)
+    : reactor(reactor), options(kj::mv(options)),
+      sandboxHost(sandbox::SandboxHost::detect()),
+      idleQueue(this->options.idleTimeoutMs) {
+  reactor.addDeadlineQueue(idleQueue);
+}
+
+GrainHost::~GrainHost() noexcept(false) {
+  for (auto& entry: grains) entry.value->stop("server shutting down");
+  reactor.removeDeadlineQueue(idleQueue);
+}
+
+kj::Promise<kj::Own<GrainHost::Lease>> GrainHost::acquire(const GrainSpec& spec) {
+  auto& grain = grains.findOrCreate(spec.grainId, [&]() {
+    return kj::HashMap<kj::String, kj::Own<Grain>>::Entry{
+        kj::heapString(spec.grainId), kj::heap<Grain>(*this, spec)};
+  });
+  return grain->acquire();
+}
+
+void GrainHost::stop(kj::StringPtr grainId) {
+  KJ_IF_MAYBE(grain, grains.find(grainId)) (*grain)->stop("requested");
+}
+
+GrainStatus GrainHost::status(kj::StringPtr grainId) {
+  KJ_IF_MAYBE(grain, grains.find(grainId)) return (*grain)->status();
+  return GrainStatus();
+}
+
+size_t GrainHost::runningCount() const {
+  size_t count = 0;
+  for (auto& entry: grains) {
+    if (entry.value->isRunning()) count++;
+  }
+  return count;
+}
+
+}  // namespace ss::shell
