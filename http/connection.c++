@@ -55,6 +55,12 @@ struct Connection::Active {
   kj::Maybe<kj::Promise<void>> bodyPump;
   bool bodyDone = true;
 
+  // WebSocket tunnel after a 101: client -> toApp, fromApp -> client.
+  AutoCloseFd tunnelToApp;
+  AutoCloseFd tunnelFromApp;
+  bool tunnel = false;
+  kj::Maybe<kj::Promise<void>> tunnelPumps;
+
   // Response body pipe -> socket.
   AutoCloseFd responsePipe;
   int64_t responseLength = -1;
@@ -88,6 +94,13 @@ void Exchange::respondWithPipe(uint16_t status, kj::ArrayPtr<const HeaderOut> he
   done = true;
   connection.queuePipeResponse(status, headers.begin(), headers.size(), preformattedHeaders,
                                kj::mv(body), length);
+}
+
+void Exchange::upgradeToTunnel(kj::ArrayPtr<const HeaderOut> headers, AutoCloseFd toApp,
+                               AutoCloseFd fromApp) {
+  KJ_REQUIRE(!done, "respond() called twice");
+  done = true;
+  connection.queueTunnel(headers.begin(), headers.size(), kj::mv(toApp), kj::mv(fromApp));
 }
 
 void Exchange::defer(kj::Promise<void> work) {
@@ -206,6 +219,7 @@ void Connection::onRecv(int32_t res, uint32_t flags) {
         closeAfterResponse = true;
       }
       if (!a.bodyDone) startBodyPipe();
+      if (a.tunnel && a.exchange->done && sending.empty() && out.empty()) startTunnel();
       updateRecv();
       return;
     }
@@ -501,6 +515,48 @@ void Connection::queuePipeResponse(uint16_t status, const HeaderOut* headers, si
   flush();
 }
 
+void Connection::queueTunnel(const HeaderOut* headers, size_t count, AutoCloseFd toApp,
+                             AutoCloseFd fromApp) {
+  KJ_REQUIRE(active != nullptr, "upgradeToTunnel() must be called from deferred work");
+  auto& a = *KJ_ASSERT_NONNULL(active);
+  closeAfterResponse = true;  // after the tunnel, nothing else travels on this connection
+  appendResponseHead(out, context.date, 101, headers, count, {}, -1, false, false);
+  a.tunnel = true;
+  a.tunnelToApp = kj::mv(toApp);
+  a.tunnelFromApp = kj::mv(fromApp);
+  updateRecv();  // stops the multishot recv: the tunnel splices from the socket
+  flush();
+}
+
+void Connection::startTunnel() {
+  auto& a = *KJ_ASSERT_NONNULL(active);
+  if (a.tunnelPumps != nullptr) return;
+  if (recvOp.inFlight() || waitingForBuffers) return;  // resumed from onRecv when it ends
+  // Bytes the client sent right after its handshake (already read) go first.
+  std::string early = kj::mv(input);
+  input = std::string();
+  int toApp = a.tunnelToApp;
+  int fromApp = a.tunnelFromApp;
+  auto up = writeAllToPipe(context.reactor, toApp, kj::mv(early))
+      .then([this, toApp]() {
+        return reactor::splicePump(context.reactor, fd, toApp);
+      }).then([this](uint64_t) {
+        // Client finished sending: tell the app (EOF on its pipe).
+        KJ_ASSERT_NONNULL(active)->tunnelToApp = nullptr;
+      }).eagerlyEvaluate(nullptr);  // KJ joins run continuations lazily: this one must not wait
+  auto down = reactor::splicePump(context.reactor, fromApp, fd).then([this](uint64_t) {
+    ::shutdown(fd, SHUT_WR);
+  }).eagerlyEvaluate(nullptr);
+  // Whichever direction ends first with an error ends the tunnel; a clean end of one direction
+  // waits for the other (a WebSocket close handshake travels both ways).
+  a.tunnelPumps = kj::joinPromises(kj::arr(kj::mv(up), kj::mv(down)))
+      .then([this]() {
+        abortExchange("tunnel closed");
+      }, [this](kj::Exception&& e) {
+        abortExchange("tunnel failed");
+      }).eagerlyEvaluate(nullptr);
+}
+
 void Connection::startResponsePump() {
   auto& a = *KJ_ASSERT_NONNULL(active);
   if (a.responsePump != nullptr || a.responseDone || a.responsePipe == nullptr) return;
@@ -526,6 +582,10 @@ void Connection::finishExchangeIfDone() {
   KJ_IF_MAYBE(a, active) {
     auto& act = **a;
     if (!act.exchange->done) return;
+    if (act.tunnel) {
+      if (sending.empty() && out.empty()) startTunnel();
+      return;  // the tunnel ends the connection itself
+    }
     if (act.responsePipe != nullptr || (!act.responseDone && act.responsePump != nullptr)) {
       if (sending.empty() && out.empty()) startResponsePump();
       return;
@@ -632,7 +692,7 @@ void Connection::updateRecv() {
       ? headBytes + limits::MAX_BUFFERED_BODY + limits::MAX_PENDING_INPUT
       : limits::MAX_PENDING_INPUT;
   bool bodyStreaming = false;
-  KJ_IF_MAYBE(a, active) bodyStreaming = !(*a)->bodyDone;
+  KJ_IF_MAYBE(a, active) bodyStreaming = !(*a)->bodyDone || (*a)->tunnel;
   bool want = !peerClosed && !bodyStreaming && (state == State::LINGER ||
       (state != State::CLOSING && state != State::CLOSED && input.size() < allowance &&
        out.size() + sending.size() <= limits::MAX_PENDING_OUTPUT));

@@ -80,6 +80,8 @@ private:
   void finishExchangeIfDone();
   void queueResponse(uint16_t status, const HeaderOut* headers, size_t count,
                      std::string_view extra, std::string_view body, bool headOnly);
+  void queueTunnel(const HeaderOut* headers, size_t count, AutoCloseFd toApp,
+                   AutoCloseFd fromApp);
   void queuePipeResponse(uint16_t status, const HeaderOut* headers, size_t count,
                          std::string_view extra, AutoCloseFd pipe, int64_t length);
   void deferExchange(kj::Promise<void> work);
@@ -88,6 +90,7 @@ private:
   void startBodyPipe();
   void feedBodyPipe(std::string_view bytes);
   void startResponsePump();
+  void startTunnel();
   void failAndClose(uint16_t status, const char* reason);
   void abortExchange(const char* why);
   void flush();

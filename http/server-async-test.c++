@@ -83,6 +83,28 @@ struct AsyncHandler final: public ss::http::Handler {
         uploaded = received;
         exchange.respond(200, {}, "got " + std::to_string(received.size()));
       }));
+    } else if (target == "/tunnel") {
+      // An echo "app": bytes from the client's pipe come back through the other pipe.
+      auto up = ss::makePipe();
+      auto down = ss::makePipe();
+      int upRead = up.first.release();
+      int downWrite = down.second.release();
+      fcntl(upRead, F_SETFL, 0);
+      fcntl(downWrite, F_SETFL, 0);
+      writers.push_back(std::thread([upRead, downWrite]() {
+        char buffer[65536];
+        ssize_t n;
+        while ((n = read(upRead, buffer, sizeof(buffer))) > 0) {
+          if (write(downWrite, buffer, n) != n) break;
+        }
+        close(upRead);
+        close(downWrite);
+      }));
+      exchange.defer(kj::evalLater([&exchange, toApp = kj::mv(up.second),
+                                    fromApp = kj::mv(down.first)]() mutable {
+        ss::http::HeaderOut headers[] = {{"Upgrade", "websocket"}, {"Connection", "Upgrade"}};
+        exchange.upgradeToTunnel(headers, kj::mv(toApp), kj::mv(fromApp));
+      }));
     } else {
       exchange.respond(200, {}, "sync " + target);
     }
@@ -244,4 +266,42 @@ TEST_CASE("request bodies stream to the handler through a pipe", "[http]") {
   CHECK(reply.find("got 8388608") != std::string::npos);
   CHECK(s.handler.uploaded == body);
   CHECK(reply.find("sync /next") != std::string::npos);  // the next request after the body
+}
+
+TEST_CASE("an upgraded connection becomes a spliced tunnel in both directions", "[http]") {
+  AsyncSetup s;
+  std::string reply;
+  std::atomic<bool> done{false};
+  std::thread client([&]() {
+    int fd = ss::http::test::connectTo(s.port);
+    // The handshake and the first tunnel bytes in one write: those must not be lost.
+    std::string hello = "GET /tunnel HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\n\r\nearly;";
+    REQUIRE(write(fd, hello.data(), hello.size()) == (ssize_t)hello.size());
+    // Read on another thread: the echo pushes back while we are still writing.
+    std::thread reader([&]() {
+      char buffer[65536];
+      ssize_t n;
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0) reply.append(buffer, n);
+    });
+    std::string big = pattern(4 << 20);
+    size_t sent = 0;
+    while (sent < big.size()) {
+      ssize_t n = write(fd, big.data() + sent, big.size() - sent);
+      if (n <= 0) break;
+      sent += n;
+    }
+    shutdown(fd, SHUT_WR);  // the echo app sees EOF and closes its side
+    reader.join();
+    close(fd);
+    done = true;
+  });
+  s.t.runUntil([&]() { return done.load(); }, 20000);
+  client.join();
+  auto headEnd = reply.find("\r\n\r\n");
+  REQUIRE(headEnd != std::string::npos);
+  CHECK(reply.find("HTTP/1.1 101 Switching Protocols") == 0);
+  CHECK(reply.find("Upgrade: websocket") < headEnd);
+  CHECK(reply.substr(headEnd + 4) == "early;" + pattern(4 << 20));
+  s.t.runUntil([&]() { return s.server.stats().openConnections == 0; });
 }

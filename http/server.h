@@ -55,6 +55,13 @@ public:
   // >= 0 is sent as Content-Length and exactly that many bytes are moved; -1 means "until the
   // pipe's EOF", sent close-delimited (the connection closes after this response).
 
+  void upgradeToTunnel(kj::ArrayPtr<const HeaderOut> headers, AutoCloseFd toApp,
+                       AutoCloseFd fromApp);
+  // Answers "101 Switching Protocols" (WebSocket) with `headers` (Upgrade, Connection and
+  // Sec-WebSocket-Accept are the caller's to set), then turns the connection into a tunnel: the
+  // client's bytes are spliced into `toApp` (a pipe's write end) and `fromApp` (a pipe's read
+  // end) into the client, unparsed, until either side closes. Must be deferred.
+
   void defer(kj::Promise<void> work);
   // The handler answers later: `work` must call respond*() before it completes (if it does not,
   // or throws, the client gets a 502). If the client disconnects first, `work` is cancelled by
