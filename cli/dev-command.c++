@@ -177,7 +177,8 @@ private:
     auto root = dataDir == nullptr ? kj::str(shell::DataDir::defaultPath(), "/dev")
                                    : kj::heapString(dataDir);
     auto grainDir = kj::str(root, "/", base);
-    makeDirectories(grainDir);
+    // 0711: the grain's own uid must be able to reach its /var below here (nothing is listable).
+    makeDirectories(grainDir, 0711);
     auto varDir = kj::str(grainDir, "/var");
     bool firstRun = !exists(varDir);
     auto command = readManifest(packageDir, firstRun);

@@ -5,7 +5,7 @@
 
 #include "tests/test-support.h"
 
-TEST_CASE("the data directory is created private, locked, and holds a migrated store",
+TEST_CASE("the data directory is created unlistable, locked, and holds a migrated store",
           "[shell]") {
   ss::test::TempDir temp;
   auto path = temp.file("a/b/data");
@@ -14,7 +14,7 @@ TEST_CASE("the data directory is created private, locked, and holds a migrated s
     CHECK(data.schemaVersion() >= 1);
     struct stat st;
     REQUIRE(stat(path.cStr(), &st) == 0);
-    CHECK((st.st_mode & 0777) == 0700);
+    CHECK((st.st_mode & 0777) == 0711);  // traversable by grains, not listable
     REQUIRE(stat(kj::str(path, "/sandstorm.sqlite3").cStr(), &st) == 0);
 
     // A second server on the same directory is refused with an explanation.

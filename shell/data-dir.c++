@@ -14,22 +14,6 @@ namespace ss::shell {
 
 namespace {
 
-void makeDirs(kj::StringPtr path) {
-  // mkdir -p, each level 0700: the data directory holds credentials and user data.
-  kj::String partial = kj::heapString(path);
-  for (size_t i = 1; i <= partial.size(); i++) {
-    if (i == partial.size() || partial[i] == '/') {
-      char saved = partial.begin()[i];
-      partial.begin()[i] = '\0';
-      KJ_SYSCALL_HANDLE_ERRORS(mkdir(partial.cStr(), 0700)) {
-        case EEXIST: break;
-        default: KJ_FAIL_SYSCALL("cannot create data directory", error, partial.cStr());
-      }
-      partial.begin()[i] = saved;
-    }
-  }
-}
-
 void exec(sqlite3* db, const char* sql) {
   char* error = nullptr;
   int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
@@ -59,7 +43,9 @@ kj::String DataDir::defaultPath() {
 }
 
 DataDir::DataDir(kj::StringPtr path): dir(kj::heapString(path)) {
-  makeDirs(dir);
+  // 0711: grains run as their own uid and must reach their storage and packages below here;
+  // nothing is listable, and the store and lock files themselves are 0600.
+  makeDirectories(dir, 0711);
   auto lockPath = kj::str(dir, "/sandstorm.lock");
   int fd;
   KJ_SYSCALL(fd = open(lockPath.cStr(), O_RDWR | O_CREAT | O_CLOEXEC, 0600), lockPath);

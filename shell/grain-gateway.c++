@@ -225,7 +225,9 @@ kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Clie
 
 void forwardToGrain(http::Exchange& exchange, GrainHost& host, const GrainSpec& spec) {
   auto logPath = kj::heapString(spec.logPath);
-  exchange.defer(host.acquire(spec).then(
+  // evalNow: a grain that fails to start synchronously becomes the same error page as one that
+  // fails later, not a 500.
+  exchange.defer(kj::evalNow([&]() { return host.acquire(spec); }).then(
       [&exchange](kj::Own<GrainHost::Lease> lease) {
         auto& leaseRef = *lease;
         return leaseRef.webSession().then([&exchange](rpc::WebSession::Client session) {

@@ -77,7 +77,9 @@ public:
         logPath(kj::heapString(spec.logPath)) {}
 
   kj::Promise<kj::Own<Lease>> acquire();
-  void stop(kj::StringPtr why);
+  void stop(kj::StringPtr why, bool fromCallback = true);
+  // `fromCallback`: we may be inside one of the grain's own promise continuations, so its state
+  // is destroyed on a later turn; the host's destructor tears down synchronously instead.
   bool isRunning() const { return running != nullptr; }
   GrainStatus status() const {
     GrainStatus result;
@@ -253,7 +255,7 @@ void GrainHost::Grain::onExit() {
   destroyLater(kj::mv(run));  // we are inside its exit watcher
 }
 
-void GrainHost::Grain::stop(kj::StringPtr why) {
+void GrainHost::Grain::stop(kj::StringPtr why, bool fromCallback) {
   KJ_IF_MAYBE(r, running) {
     auto run = kj::mv(*r);
     running = nullptr;
@@ -261,7 +263,7 @@ void GrainHost::Grain::stop(kj::StringPtr why) {
     run->process->kill();
     KJ_IF_MAYBE(status, run->process->tryWait()) lastExit = status->describe();
     SS_LOG(INFO, "grain", "stopped", grainId, why);
-    destroyLater(kj::mv(run));
+    if (fromCallback) destroyLater(kj::mv(run));
   }
 }
 
@@ -275,7 +277,7 @@ GrainHost::GrainHost(reactor::Reactor& reactor, GrainHostOptions options)
 }
 
 GrainHost::~GrainHost() noexcept(false) {
-  for (auto& entry: grains) entry.value->stop("server shutting down");
+  for (auto& entry: grains) entry.value->stop("server shutting down", false);
   reactor.removeDeadlineQueue(idleQueue);
 }
 
