@@ -87,7 +87,10 @@ void makeDirectories(kj::StringPtr path, mode_t mode) {
       partial.begin()[i] = '\0';
       KJ_SYSCALL_HANDLE_ERRORS(::mkdir(partial.cStr(), mode)) {
         case EEXIST: break;
-        default: KJ_FAIL_SYSCALL("cannot create directory", error, partial.cStr());
+        default: {
+          kj::StringPtr directory = partial;
+          KJ_FAIL_SYSCALL("cannot create directory", error, directory);
+        }
       }
       partial.begin()[i] = saved;
     }

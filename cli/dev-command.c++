@@ -1,5 +1,7 @@
 #include "cli/dev-command.h"
 
+#include "cli/errors.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -156,11 +158,7 @@ private:
   kj::MainBuilder::Validity run() {
     kj::Maybe<kj::String> failure;
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { serve(); })) {
-      kj::StringPtr text = e->getDescription();
-      if (text.startsWith("expected ")) {
-        KJ_IF_MAYBE(semi, text.findFirst(';')) text = text.slice(*semi + 2);
-      }
-      failure = kj::str(text);
+      failure = userMessage(*e);
     }
     KJ_IF_MAYBE(f, failure) context.exitError(kj::str("sandstorm dev: ", *f));
     context.exit();
@@ -250,12 +248,7 @@ kj::String findBridge() {
 }
 
 kj::MainFunc devCommand(kj::ProcessContext& context) {
-  auto command = kj::heap<DevCommand>(context);
-  auto main = command->getMain();
-  return [command = kj::mv(command), main = kj::mv(main)](
-             kj::StringPtr name, kj::ArrayPtr<const kj::StringPtr> args) mutable {
-    main(name, args);
-  };
+  return keepAlive(kj::heap<DevCommand>(context));
 }
 
 }  // namespace ss::cli

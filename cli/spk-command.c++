@@ -2,6 +2,8 @@
 // clear message and a non-zero exit (kj::MainBuilder's exitError).
 #include "cli/spk-command.h"
 
+#include "cli/errors.h"
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -265,13 +267,7 @@ private:
 }  // namespace
 
 kj::MainFunc spkCommand(kj::ProcessContext& context) {
-  // The MainFunc keeps the command object alive for as long as it runs.
-  auto command = kj::heap<SpkCommand>(context);
-  auto main = command->getMain();
-  return [command = kj::mv(command), main = kj::mv(main)](
-             kj::StringPtr programName, kj::ArrayPtr<const kj::StringPtr> params) mutable {
-    return main(programName, params);
-  };
+  return keepAlive(kj::heap<SpkCommand>(context));
 }
 
 }  // namespace ss::cli

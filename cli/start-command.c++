@@ -1,6 +1,8 @@
 // `sandstorm start`: the daemon. One thread, one io_uring ring, everything on it.
 #include "cli/start-command.h"
 
+#include "cli/errors.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -38,18 +40,6 @@ kj::String defaultUiDir() {
     }
   }
   return kj::str(SANDSTORM_SOURCE_DIR, "/shell-ui");
-}
-
-kj::String userMessage(const kj::Exception& e) {
-  // KJ descriptions read "expected <condition>; <message>; name = value". A person needs the
-  // message and the values, not our source's condition.
-  kj::StringPtr text = e.getDescription();
-  if (text.startsWith("expected ")) {
-    KJ_IF_MAYBE(semi, text.findFirst(';')) {
-      if (*semi + 2 < text.size()) text = text.slice(*semi + 2);
-    }
-  }
-  return kj::str(text);
 }
 
 void raiseFdLimit() {
@@ -183,13 +173,7 @@ private:
 }  // namespace
 
 kj::MainFunc startCommand(kj::ProcessContext& context) {
-  // The MainFunc's callbacks point into the command object: keep it alive alongside.
-  auto command = kj::heap<StartCommand>(context);
-  auto main = command->getMain();
-  return [command = kj::mv(command), main = kj::mv(main)](
-             kj::StringPtr name, kj::ArrayPtr<const kj::StringPtr> args) mutable {
-    main(name, args);
-  };
+  return keepAlive(kj::heap<StartCommand>(context));
 }
 
 }  // namespace ss::cli
