@@ -424,6 +424,7 @@ void Connection::deferExchange(kj::Promise<void> work) {
   auto& a = *KJ_ASSERT_NONNULL(active);
   KJ_REQUIRE(a.work == nullptr, "defer() called twice");
   a.work = work.then([this]() {
+    if (state == State::CLOSED) return;
     auto& act = *KJ_ASSERT_NONNULL(active);
     if (!act.exchange->done) {
       closeAfterResponse = true;
@@ -432,6 +433,7 @@ void Connection::deferExchange(kj::Promise<void> work) {
     }
     finishExchangeIfDone();
   }, [this](kj::Exception&& e) {
+    if (state == State::CLOSED) return;
     auto& act = *KJ_ASSERT_NONNULL(active);
     SS_LOG(WARNING, "http", "deferred request failed", e.getDescription());
     if (!act.exchange->done) {
@@ -446,6 +448,7 @@ void Connection::deferExchange(kj::Promise<void> work) {
 }
 
 void Connection::startBodyPipe() {
+  if (state == State::CLOSED) return;
   auto& a = *KJ_ASSERT_NONNULL(active);
   if (a.bodyDone || a.bodyPump != nullptr) return;
   // splice() needs the socket to ourselves: stop the multishot recv first. Its last CQE may
@@ -491,6 +494,7 @@ void Connection::startBodyPipe() {
 
 void Connection::queueResponse(uint16_t status, const HeaderOut* headers, size_t count,
                                std::string_view extra, std::string_view body, bool headOnly) {
+  if (state == State::CLOSED) return;  // the client is gone; deferred work answered too late
   appendResponse(out, context.date, status, headers, count, extra, body, headOnly,
                  closeAfterResponse, http10);
   flush();
@@ -498,6 +502,7 @@ void Connection::queueResponse(uint16_t status, const HeaderOut* headers, size_t
 
 void Connection::queuePipeResponse(uint16_t status, const HeaderOut* headers, size_t count,
                                    std::string_view extra, AutoCloseFd pipe, int64_t length) {
+  if (state == State::CLOSED) return;
   if (active == nullptr) {
     KJ_FAIL_REQUIRE("respondWithPipe() needs a request dispatched as asynchronous; call defer()");
   }
@@ -517,6 +522,7 @@ void Connection::queuePipeResponse(uint16_t status, const HeaderOut* headers, si
 
 void Connection::queueTunnel(const HeaderOut* headers, size_t count, AutoCloseFd toApp,
                              AutoCloseFd fromApp) {
+  if (state == State::CLOSED) return;
   KJ_REQUIRE(active != nullptr, "upgradeToTunnel() must be called from deferred work");
   auto& a = *KJ_ASSERT_NONNULL(active);
   closeAfterResponse = true;  // after the tunnel, nothing else travels on this connection
@@ -529,6 +535,7 @@ void Connection::queueTunnel(const HeaderOut* headers, size_t count, AutoCloseFd
 }
 
 void Connection::startTunnel() {
+  if (state == State::CLOSED) return;
   auto& a = *KJ_ASSERT_NONNULL(active);
   if (a.tunnelPumps != nullptr) return;
   if (recvOp.inFlight() || waitingForBuffers) return;  // resumed from onRecv when it ends
@@ -558,6 +565,7 @@ void Connection::startTunnel() {
 }
 
 void Connection::startResponsePump() {
+  if (state == State::CLOSED) return;
   auto& a = *KJ_ASSERT_NONNULL(active);
   if (a.responsePump != nullptr || a.responseDone || a.responsePipe == nullptr) return;
   uint64_t limit = a.responseLength >= 0 ? uint64_t(a.responseLength) : UINT64_MAX;
@@ -579,6 +587,7 @@ void Connection::startResponsePump() {
 }
 
 void Connection::finishExchangeIfDone() {
+  if (state == State::CLOSED) return;
   KJ_IF_MAYBE(a, active) {
     auto& act = **a;
     if (!act.exchange->done) return;
@@ -775,24 +784,38 @@ void Connection::forceClose() {
 }
 
 void Connection::closeNow() {
+  if (state == State::CLOSED) return;
   state = State::CLOSED;
   deadline.disarm();
   deadlineQueue = nullptr;
   if (recvOp.inFlight()) context.reactor.cancel(recvOp);
   if (sendOp.inFlight()) context.reactor.cancel(sendOp);
-  KJ_IF_MAYBE(a, active) {
-    // Cancels deferred work and pumps (later: we may be inside one of their continuations).
-    destroyLater(kj::mv(*a));
-    active = nullptr;
-  }
+  // `active` (deferred work, pumps) is destroyed by maybeDestroy() on a later turn: we may be
+  // inside one of its continuations right now. Until then every continuation sees CLOSED.
   maybeDestroy();
 }
 
 void Connection::maybeDestroy() {
   if (recvOp.inFlight() || sendOp.inFlight() || waitingForBuffers) return;
-  // The kernel holds nothing of ours any more: safe to close and free. (A pump cancelled in
-  // closeNow() may still hold our fd number until its destruction runs later; it only ever
-  // issues syscalls that fail harmlessly on a closed fd, and io_uring polls were orphaned.)
+  if (active != nullptr) {
+    // Deferred work or pumps still exist and may hold our fd number: destroy them first, on a
+    // later turn (never from inside their own continuations), and only then close the fd (so a
+    // stale pump can never touch a new connection that reuses the number) and free ourselves.
+    if (destroyScheduled) return;
+    destroyScheduled = true;
+    kj::evalLater([this]() {
+      active = nullptr;
+      finalDestroy();
+    }).detach([](kj::Exception&& e) {
+      KJ_LOG(ERROR, "destroying a connection failed", e);
+    });
+    return;
+  }
+  finalDestroy();
+}
+
+void Connection::finalDestroy() {
+  // The kernel holds nothing of ours any more: safe to close and free.
   ::close(fd);
   ServerContext& ctx = context;
   delete this;

@@ -99,6 +99,7 @@ private:
   void beginLinger();
   void closeNow();
   void maybeDestroy();
+  void finalDestroy();
 
   ServerContext& context;
   int fd;
@@ -110,6 +111,7 @@ private:
   bool waitingForBuffers = false;
   bool peerClosed = false;
   bool fresh = true;              // no request dispatched yet
+  bool destroyScheduled = false;  // maybeDestroy() queued the final teardown
   reactor::OpTo<Connection, &Connection::onRecv> recvOp{*this};
   reactor::OpTo<Connection, &Connection::onSend> sendOp{*this};
   reactor::Deadline deadline{*this};

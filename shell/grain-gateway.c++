@@ -123,15 +123,16 @@ kj::Promise<void> writeResponse(http::Exchange& exchange,
   }
   if (body.isPipe()) {
     int64_t length = content.getBodyLength();
+    http::Exchange* ex = &exchange;
     return body.getPipe().getFd().then(
-        [&exchange, status, headers = kj::mv(headers), length,
+        [ex, status, headers = kj::mv(headers), length,
          response = kj::mv(response)](kj::Maybe<int> maybeFd) mutable {
       int received = KJ_REQUIRE_NONNULL(maybeFd, "grain sent a body pipe without a descriptor");
       int fd;
       KJ_SYSCALL(fd = fcntl(received, F_DUPFD_CLOEXEC, 3));
       AutoCloseFd owned(fd);
       setNonblocking(fd);
-      exchange.respondWithPipe(status, headers.asPtr(), kj::mv(owned), length);
+      ex->respondWithPipe(status, headers.asPtr(), kj::mv(owned), length);
     });
   }
   auto bytes = body.isBytes() ? body.getBytes() : capnp::Data::Reader();
@@ -180,38 +181,39 @@ kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Clie
   capnp::Text::Reader path(target.data(), target.size());
   auto method = request.method;
 
-  auto finish = [&exchange](capnp::Response<rpc::WebSession::Response>&& response) {
-    return writeResponse(exchange, kj::mv(response));
+  http::Exchange* ex = &exchange;
+  auto finish = [ex](capnp::Response<rpc::WebSession::Response>&& response) {
+    return writeResponse(*ex, kj::mv(response));
   };
   if (method == "GET" || method == "HEAD") {
     auto call = session.getRequest();
     call.setPath(path);
     call.setIgnoreBody(method == "HEAD");
     fillContext(call.initContext(), request);
-    return call.send().then(finish);
+    return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else if (method == "POST") {
     auto call = session.postRequest();
     call.setPath(path);
     fillContext(call.initContext(), request);
     fillBody(exchange, call.initContent(), call.getContext());
-    return call.send().then(finish);
+    return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else if (method == "PUT") {
     auto call = session.putRequest();
     call.setPath(path);
     fillContext(call.initContext(), request);
     fillBody(exchange, call.initContent(), call.getContext());
-    return call.send().then(finish);
+    return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else if (method == "DELETE") {
     auto call = session.deleteRequest();
     call.setPath(path);
     fillContext(call.initContext(), request);
-    return call.send().then(finish);
+    return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else if (method == "PATCH") {
     auto call = session.patchRequest();
     call.setPath(path);
     fillContext(call.initContext(), request);
     fillBody(exchange, call.initContent(), call.getContext());
-    return call.send().then(finish);
+    return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else {
     // OPTIONS, WebDAV and anything else: relayed by name so the app answers it itself.
     auto call = session.requestRequest();
@@ -219,28 +221,31 @@ kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Clie
     call.setPath(path);
     fillContext(call.initContext(), request);
     fillBody(exchange, call.initContent(), call.getContext());
-    return call.send().then(finish);
+    return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   }
 }
 
 void forwardToGrain(http::Exchange& exchange, GrainHost& host, const GrainSpec& spec) {
+  // Capture the exchange by pointer: nested lambdas that capture a captured reference by
+  // reference end up pointing into the (already destroyed) outer lambda.
+  http::Exchange* ex = &exchange;
   auto logPath = kj::heapString(spec.logPath);
   // evalNow: a grain that fails to start synchronously becomes the same error page as one that
   // fails later, not a 500.
   exchange.defer(kj::evalNow([&]() { return host.acquire(spec); }).then(
-      [&exchange](kj::Own<GrainHost::Lease> lease) {
-        auto& leaseRef = *lease;
-        return leaseRef.webSession().then([&exchange](rpc::WebSession::Client session) {
-          return callWebSession(exchange, kj::mv(session));
-        }).catch_([&exchange, &leaseRef](kj::Exception&& e) {
-          if (exchange.responded()) kj::throwFatalException(kj::mv(e));
-          respondGrainError(exchange, 502, "The app failed to answer",
+      [ex](kj::Own<GrainHost::Lease> lease) {
+        GrainHost::Lease* leasePtr = lease.get();
+        return lease->webSession().then([ex](rpc::WebSession::Client session) {
+          return callWebSession(*ex, kj::mv(session));
+        }).catch_([ex, leasePtr](kj::Exception&& e) {
+          if (ex->responded()) kj::throwFatalException(kj::mv(e));
+          respondGrainError(*ex, 502, "The app failed to answer",
                             kj::str(e.getDescription(), "\n\nLast lines of the app's log:\n",
-                                    leaseRef.logTail(4096)));
+                                    leasePtr->logTail(4096)));
         }).attach(kj::mv(lease));
       },
-      [&exchange, logPath = kj::mv(logPath)](kj::Exception&& e) {
-        respondGrainError(exchange, 503, "The app could not be started",
+      [ex, logPath = kj::mv(logPath)](kj::Exception&& e) {
+        respondGrainError(*ex, 503, "The app could not be started",
                           kj::str(e.getDescription(), "\n\nLast lines of the app's log:\n",
                                   readLogTail(logPath, 4096)));
       }));
