@@ -179,16 +179,16 @@ kj::Promise<void> WebSessionImpl::relay(kj::Own<Call> call,
   }
   return pipe.then([this, call = kj::mv(call), results](
                        kj::Maybe<kj::AutoCloseFd> fd) mutable {
-    auto context = call->context;
+    auto callContext = call->context;
     BodyHeader body;
     if (fd != nullptr) {
-      int64_t length = context.getRequestBodyLength();
+      int64_t length = callContext.getRequestBodyLength();
       body = length >= 0 ? BodyHeader{BodyHeader::LENGTH, uint64_t(length)}
                          : BodyHeader{BodyHeader::CHUNKED, 0};
     } else if (call->sendsBody) {
       body = BodyHeader{BodyHeader::LENGTH, call->inlineBody.size()};
     }
-    auto head = buildRequestHead(call->method, call->path, context, headers, call->defaults,
+    auto head = buildRequestHead(call->method, call->path, callContext, headers, call->defaults,
                                  body);
     ExchangeRequest request;
     size_t inlineSize = fd == nullptr ? call->inlineBody.size() : 0;
@@ -198,7 +198,7 @@ kj::Promise<void> WebSessionImpl::relay(kj::Own<Call> call,
       memcpy(request.headAndBody.begin() + head.size(), call->inlineBody.begin(), inlineSize);
     }
     request.bodyPipe = kj::mv(fd);
-    request.bodyPipeLength = context.getRequestBodyLength();
+    request.bodyPipeLength = callContext.getRequestBodyLength();
     request.isHead = call->isHead;
     return performExchange(bridge.connector, bridge.background, kj::mv(request))
         .then([results](ExchangeResult r) mutable { fillResponse(r, results); });
@@ -370,7 +370,7 @@ kj::Promise<void> WebSessionImpl::openWebSocket(OpenWebSocketContext context) {
              });
            })
       .then([this, context](kj::Tuple<kj::AutoCloseFd, kj::AutoCloseFd> fds) mutable {
-        auto params = context.getParams();
+        auto callParams = context.getParams();
         auto key = newWebSocketKey();
         kj::Vector<HeaderField> defaults;
         auto add = [&defaults](kj::StringPtr name, kj::String value) {
@@ -380,11 +380,11 @@ kj::Promise<void> WebSessionImpl::openWebSocket(OpenWebSocketContext context) {
         add("Connection", kj::str("Upgrade"));
         add("Sec-WebSocket-Key", kj::str(key));
         add("Sec-WebSocket-Version", kj::str("13"));
-        if (params.getProtocol().size() > 0) {
-          add("Sec-WebSocket-Protocol", kj::strArray(params.getProtocol(), ", "));
+        if (callParams.getProtocol().size() > 0) {
+          add("Sec-WebSocket-Protocol", kj::strArray(callParams.getProtocol(), ", "));
         }
         WebSocketRequest request;
-        request.head = buildRequestHead("GET", params.getPath(), params.getContext(), headers,
+        request.head = buildRequestHead("GET", callParams.getPath(), callParams.getContext(), headers,
                                         defaults, {});
         request.key = kj::mv(key);
         request.upstream = kj::mv(kj::get<0>(fds));

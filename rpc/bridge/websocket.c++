@@ -138,8 +138,8 @@ kj::Promise<kj::Array<kj::String>> openWebSocket(AppConnector& connector,
       KJ_IF_MAYBE(accept, head.find("sec-websocket-accept")) { accepted = *accept == expected; }
       KJ_REQUIRE(accepted, "app's Sec-WebSocket-Accept does not match the key we sent");
       auto protocols = chosenProtocols(head);
-      auto& rr = *r;
-      background.add(relay(rr, connector.timer()).attach(kj::mv(r)));
+      auto& relayed = *r;
+      background.add(relay(relayed, connector.timer()).attach(kj::mv(r)));
       return protocols;
     });
   });
