@@ -114,8 +114,19 @@ public:
 
   ~Harness() noexcept(false) {
     if (pid > 0) {
-      kill(-pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
+      // Politely first (the bridge forwards SIGTERM and reaps the app), then the whole group.
+      kill(pid, SIGTERM);
+      for (int i = 0; i < 300; ++i) {
+        if (waitpid(pid, nullptr, WNOHANG) == pid) {
+          pid = 0;
+          break;
+        }
+        usleep(10000);
+      }
+      if (pid > 0) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
     }
   }
 
@@ -246,7 +257,7 @@ std::string writeConfig(ss::test::TempDir& dir) {
   return path.cStr();
 }
 
-TEST_CASE("methods, paths and headers are relayed; X-Sandstorm-* set, spoofs stripped",
+TEST_CASE("methods and paths and headers are relayed with Sandstorm headers and no spoofs",
           "[bridge]") {
   ss::test::TempDir dir;
   Harness h({{}, "10000", writeConfig(dir)});
@@ -401,7 +412,7 @@ TEST_CASE("status codes and end-to-end headers are preserved", "[bridge]") {
   CHECK(get("status/200").getRawStatus() == 200);
 }
 
-TEST_CASE("200 MiB upload and download through pipes; the bridge's memory stays flat",
+TEST_CASE("200 MiB upload and download through pipes keep the bridge's memory flat",
           "[bridge]") {
   Harness h;
   auto session = h.newSession();
@@ -548,7 +559,7 @@ std::string unmaskedFrame(uint8_t opcode, const std::string& payload) {
   return f + payload;
 }
 
-TEST_CASE("WebSocket: handshake, 1 MiB echo and close through the pipes", "[bridge]") {
+TEST_CASE("WebSocket handshake then 1 MiB echo and close through the pipes", "[bridge]") {
   Harness h;
   auto session = h.newSession();
   auto up = makePipe();
@@ -598,7 +609,7 @@ TEST_CASE("WebSocket to a path the app does not upgrade fails clearly", "[bridge
   CHECK_THROWS_WITH(h.wait(req.send()), Catch::Contains("does not support WebSocket"));
 }
 
-TEST_CASE("an app crashing mid-request fails the call; the bridge exits with its status",
+TEST_CASE("an app crashing mid-request fails the call and the bridge exits with its status",
           "[bridge]") {
   Harness h;
   auto session = h.newSession();
@@ -626,7 +637,8 @@ TEST_CASE("an app that never opens its port gets a clear error within the wait",
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   CHECK(resp.getRawStatus() == 503);
   REQUIRE(resp.isServerError());
-  CHECK(contains(resp.getServerError().getNonHtmlBody(), kj::str("did not open port ", h.port).cStr()));
+  auto expected = kj::str("did not open port ", h.port);
+  CHECK(contains(resp.getServerError().getNonHtmlBody(), expected.cStr()));
   CHECK(ms >= 250);
   CHECK(ms < 5000);
 }
@@ -664,6 +676,26 @@ TEST_CASE("the bridge reaps orphaned grandchildren and forwards SIGTERM", "[brid
   KJ_IF_MAYBE(s, status) {
     CHECK(WIFEXITED(*s));
     CHECK(WEXITSTATUS(*s) == 128 + SIGTERM);  // the app died of the forwarded SIGTERM
+  }
+}
+
+TEST_CASE("the platform disconnecting stops the app and the bridge", "[bridge]") {
+  Harness h;
+  auto session = h.newSession();
+  auto req = session.getRequest();
+  req.setPath("echo");
+  CHECK(h.wait(req.send()).getRawStatus() == 200);
+  // Drop everything RPC: the bridge sees EOF on fd 3.
+  session = nullptr;
+  h.mainView = nullptr;
+  h.rpcSystem = nullptr;
+  h.network = nullptr;
+  h.stream = nullptr;
+  auto status = h.waitExit(std::chrono::seconds(10));
+  REQUIRE(status != nullptr);
+  KJ_IF_MAYBE(s, status) {
+    CHECK(WIFEXITED(*s));
+    CHECK(WEXITSTATUS(*s) == 128 + SIGTERM);
   }
 }
 

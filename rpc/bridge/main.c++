@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
@@ -30,7 +31,8 @@ namespace {
 constexpr int RPC_FD = 3;
 
 [[noreturn]] void usage(const char* message) {
-  fprintf(stderr, "sandstorm-http-bridge: %s\nusage: sandstorm-http-bridge <port> -- <command...>\n",
+  fprintf(stderr,
+          "sandstorm-http-bridge: %s\nusage: sandstorm-http-bridge <port> -- <command...>\n",
           message);
   exit(2);
 }

@@ -305,7 +305,9 @@ bool serveOne(Conn& c, int id) {
     if (code == 302) extra += "Location: /elsewhere?a=1\r\n";
     if (code == 503) extra += "Retry-After: 7\r\n";
     std::string body = (code == 204 || code == 304) ? "" : "status " + std::to_string(code) + "\n";
-    if (code != 204 && code != 304) extra += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (code != 204 && code != 304) {
+      extra += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
     c.write(head(code, "Whatever", extra + "\r\n", id) + body);
     return true;
   }
@@ -315,8 +317,8 @@ bool serveOne(Conn& c, int id) {
     return true;
   }
   if (starts("/big-head")) {
-    c.write(head(200, "OK", "X-Big: " + std::string(70 * 1024, 'a') + "\r\nContent-Length: 0\r\n\r\n",
-                 id));
+    std::string big = "X-Big: " + std::string(70 * 1024, 'a') + "\r\nContent-Length: 0\r\n\r\n";
+    c.write(head(200, "OK", big, id));
     return true;
   }
   if (starts("/ws")) {

@@ -384,8 +384,8 @@ kj::Promise<void> WebSessionImpl::openWebSocket(OpenWebSocketContext context) {
           add("Sec-WebSocket-Protocol", kj::strArray(callParams.getProtocol(), ", "));
         }
         WebSocketRequest request;
-        request.head = buildRequestHead("GET", callParams.getPath(), callParams.getContext(), headers,
-                                        defaults, {});
+        request.head = buildRequestHead("GET", callParams.getPath(), callParams.getContext(),
+                                        headers, defaults, {});
         request.key = kj::mv(key);
         request.upstream = kj::mv(kj::get<0>(fds));
         request.downstream = kj::mv(kj::get<1>(fds));
