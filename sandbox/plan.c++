@@ -153,6 +153,14 @@ SandboxPlan planFor(const GrainConfig& config) {
   addDefault("PATH", "/usr/local/bin:/usr/bin:/bin");
   addDefault("SANDSTORM", "1");
 
+  if (config.initIsBridge) {
+    // Only a binary the daemon bound in itself earns the bridge's wider filter.
+    bool bound = false;
+    for (auto& b : config.extraBinds) bound = bound || b.target == config.argv[0];
+    KJ_REQUIRE(bound, "initIsBridge needs argv[0] to be a daemon-provided bind mount",
+               config.argv[0]);
+  }
+
   auto argv = kj::heapArrayBuilder<kj::String>(config.argv.size());
   for (auto& arg : config.argv) argv.add(kj::str(arg));
 
@@ -167,6 +175,7 @@ SandboxPlan planFor(const GrainConfig& config) {
       .hostGid = config.hostGid,
       .extraBinds = binds.finish(),
       .requireCgroup = config.requireCgroup,
+      .initIsBridge = config.initIsBridge,
       .shadowed = shadowed.releaseAsArray(),
   };
 }

@@ -46,6 +46,9 @@ struct GrainConfig {
   uint32_t hostUid;        // host uid/gid grain processes run as (root daemons only; an
   uint32_t hostGid;        // unprivileged daemon can only map its own uid, see spawn.h)
   kj::Vector<BindMount> extraBinds;
+  bool initIsBridge = false;
+  // argv[0] is our own sandstorm-http-bridge (bound in by the daemon, never the package's):
+  // it gets the BRIDGE seccomp filter (seccomp.h) and narrows it for the app itself.
   bool requireCgroup = true;
   // false: start without resource limits when cgroups are not writable (unprivileged use in
   // a container); true: refuse to start.
@@ -64,6 +67,7 @@ struct SandboxPlan {
   uint32_t hostGid;
   kj::Array<BindMount> extraBinds;
   bool requireCgroup;
+  bool initIsBridge;
 
   kj::Array<kj::String> shadowed;
   // Top-level names the grain root takes from us, never from the package: dev, tmp, var,

@@ -150,7 +150,7 @@ void addPersonalityRules(Filter& f) {
 
 }  // namespace
 
-SeccompProgram compileGrainFilter() {
+SeccompProgram compileGrainFilter(FilterFor target) {
   Filter f;
   // Native x86-64 only: i386 (int 0x80) and x32 calls hit the bad-arch action. ENOSYS rather
   // than a kill so a probing runtime survives.
@@ -170,6 +170,10 @@ SeccompProgram compileGrainFilter() {
   addIoctlRules(f);
   addPrctlRules(f);
   addPersonalityRules(f);
+  if (target == FilterFor::BRIDGE) {
+    f.add(SCMP_ACT_ALLOW, SYS_splice);
+    f.add(SCMP_ACT_ALLOW, SYS_seccomp, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+  }
 
   // libseccomp 2.5 can only export to an fd; a memfd keeps it in memory.
   int memfd;

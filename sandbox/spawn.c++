@@ -106,7 +106,9 @@ SandboxHost::SandboxHost(SeccompProgram seccomp, kj::Maybe<CgroupRoot> cgroups, 
 SandboxHost SandboxHost::detect() {
   auto cgroups = CgroupRoot::detect();
   kj::String reason = cgroups == nullptr ? CgroupRoot::whyNotAvailable() : kj::str();
-  return SandboxHost(compileGrainFilter(), kj::mv(cgroups), geteuid() == 0, kj::mv(reason));
+  SandboxHost host(compileGrainFilter(), kj::mv(cgroups), geteuid() == 0, kj::mv(reason));
+  host.bridgeSeccomp = compileGrainFilter(FilterFor::BRIDGE);
+  return host;
 }
 
 kj::Maybe<const CgroupRoot&> SandboxHost::cgroups() const {
@@ -303,6 +305,9 @@ SandboxedProcess spawnSandboxed(const SandboxHost& host, const SandboxPlan& plan
   ctx.argv = argv.begin();
   ctx.envp = envp.begin();
   ctx.seccomp = host.seccomp().fprog();
+  if (plan.initIsBridge) {
+    KJ_IF_MAYBE(bridge, host.bridgeSeccomp) ctx.seccomp = bridge->fprog();
+  }
   ctx.dropSupplementaryGroups = host.privileged();
   ctx.grainUid = limits::GRAIN_UID;
   ctx.grainGid = limits::GRAIN_GID;

@@ -43,6 +43,9 @@ public:
               kj::String noCgroupReason);
 
   const SeccompProgram& seccomp() const { return seccomp_; }
+  kj::Maybe<SeccompProgram> bridgeSeccomp;
+  // compileGrainFilter(FilterFor::BRIDGE), used when the plan says the first process is our
+  // own bridge (SandboxPlan::initIsBridge); without it such grains get the APP filter.
   kj::Maybe<const CgroupRoot&> cgroups() const;
   bool privileged() const { return privileged_; }
   kj::StringPtr noCgroupReason() const { return noCgroupReason_; }

@@ -22,10 +22,6 @@ constexpr uint64_t MAX_BACKOFF_MS = 30'000;       // longest wait between restar
 constexpr uint64_t WAIT_FOR_BACKOFF_MS = 2'000;   // a request waits at most this long for one
 constexpr uint32_t MAX_FDS_PER_MESSAGE = 4;       // pipes travel with calls; nothing needs more
 
-template <typename T>
-void destroyLater(kj::Own<T> object) {
-  kj::evalLater([object = kj::mv(object)]() {}).detach([](kj::Exception&&) {});
-}
 
 void makeGrainDir(kj::StringPtr path, uid_t uid, gid_t gid) {
   KJ_SYSCALL_HANDLE_ERRORS(mkdir(path.cStr(), 0700)) {
@@ -198,6 +194,7 @@ void GrainHost::Grain::start() {
   config.requireCgroup = host.options.requireCgroup;
   config.extraBinds.add(sandbox::BindMount{kj::heapString(host.options.bridgePath),
                                            kj::str("/sandstorm-http-bridge")});
+  config.initIsBridge = true;
   makeGrainDir(varDir, config.hostUid, config.hostGid);
   auto plan = sandbox::planFor(config);
 
@@ -252,7 +249,7 @@ void GrainHost::Grain::onExit() {
     recentCrashes = 0;
   }
   SS_LOG(WARNING, "grain", "stopped by itself", grainId, lastExit);
-  destroyLater(kj::mv(run));  // we are inside its exit watcher
+  host.destroyLater(kj::mv(run));  // we are inside its exit watcher
 }
 
 void GrainHost::Grain::stop(kj::StringPtr why, bool fromCallback) {
@@ -263,7 +260,7 @@ void GrainHost::Grain::stop(kj::StringPtr why, bool fromCallback) {
     run->process->kill();
     KJ_IF_MAYBE(status, run->process->tryWait()) lastExit = status->describe();
     SS_LOG(INFO, "grain", "stopped", grainId, why);
-    if (fromCallback) destroyLater(kj::mv(run));
+    if (fromCallback) host.destroyLater(kj::mv(run));
   }
 }
 
@@ -278,7 +275,14 @@ GrainHost::GrainHost(reactor::Reactor& reactor, GrainHostOptions options)
 
 GrainHost::~GrainHost() noexcept(false) {
   for (auto& entry: grains) entry.value->stop("server shutting down", false);
+  // Grains stopped from their own callbacks are still queued for destruction: destroy them now,
+  // while the reactor and the event loop they use still exist.
+  pendingDestruction = nullptr;
   reactor.removeDeadlineQueue(idleQueue);
+}
+
+void GrainHost::taskFailed(kj::Exception&& exception) {
+  SS_LOG(ERROR, "grain", "deferred teardown failed", exception.getDescription());
 }
 
 kj::Promise<kj::Own<GrainHost::Lease>> GrainHost::acquire(const GrainSpec& spec) {

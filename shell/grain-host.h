@@ -43,7 +43,7 @@ struct GrainStatus {
   kj::String lastExit;   // "exited with status 1", "killed by signal 9: out of memory ..."
 };
 
-class GrainHost {
+class GrainHost final: public kj::TaskSet::ErrorHandler {
 public:
   GrainHost(reactor::Reactor& reactor, GrainHostOptions options);
   ~GrainHost() noexcept(false);
@@ -62,11 +62,19 @@ public:
 
 private:
   class Grain;
+  template <typename T>
+  void destroyLater(kj::Own<T> object) {
+    // On a later turn: we may be inside one of the object's own continuations.
+    pendingDestruction->add(kj::evalLater([object = kj::mv(object)]() {}));
+  }
+  void taskFailed(kj::Exception&& exception) override;
+
   reactor::Reactor& reactor;
   GrainHostOptions options;
   sandbox::SandboxHost sandboxHost;
   reactor::DeadlineQueue idleQueue;
   kj::HashMap<kj::String, kj::Own<Grain>> grains;
+  kj::Own<kj::TaskSet> pendingDestruction = kj::heap<kj::TaskSet>(*this);
 };
 
 class GrainHost::Lease {

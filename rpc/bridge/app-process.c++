@@ -2,7 +2,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,31 @@ namespace {
 
 constexpr int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP};
 
+void writeError(const char* prefix, int error) {
+  ssize_t ignored KJ_UNUSED = ::write(2, prefix, strlen(prefix));
+  const char* message = strerror(error);
+  ignored = ::write(2, message, strlen(message));
+  ignored = ::write(2, "\n", 1);
+}
+
+// The daemon starts us with a seccomp filter that also allows splice() (our zero-copy pumps)
+// and seccomp() itself (sandbox/seccomp.h, FilterFor::BRIDGE). The app must get neither:
+// this filter, stacked on top, answers both with ENOSYS, as the app policy does. Raw BPF, so
+// the static bridge needs no libseccomp. The daemon's filter already pins the architecture.
+int narrowSeccompForApp() {
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_splice, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_seccomp, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+  };
+  struct sock_fprog program = {static_cast<unsigned short>(kj::size(code)), code};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
+  if (::syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0) return errno;
+  return 0;
+}
+
 // Runs in the forked child, before exec: only async-signal-safe calls.
 [[noreturn]] void execApp(kj::ArrayPtr<const char* const> argv) {
   // Dispositions survive exec when ignored, and the mask always does: the app must start with
@@ -28,16 +58,17 @@ constexpr int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP};
   sigprocmask(SIG_SETMASK, &none, nullptr);
   // fd 3 is the platform's RPC socket; the app must never speak on it.
   ::close(3);
+  // Inside a grain the filter must stack, or the app does not run at all. Outside one (the
+  // bridge's own tests run it as a plain process) seccomp() is allowed and it stacks anyway.
+  if (int error = narrowSeccompForApp(); error != 0) {
+    writeError("sandstorm-http-bridge: cannot restrict the app's system calls: ", error);
+    ::_exit(126);
+  }
   auto args = kj::heapArray<char*>(argv.size() + 1);
   for (size_t i = 0; i < argv.size(); ++i) args[i] = const_cast<char*>(argv[i]);
   args[argv.size()] = nullptr;
   ::execvp(args[0], args.begin());
-  int error = errno;
-  const char prefix[] = "sandstorm-http-bridge: cannot execute the app: ";
-  ssize_t ignored KJ_UNUSED = ::write(2, prefix, sizeof(prefix) - 1);
-  const char* message = strerror(error);
-  ignored = ::write(2, message, strlen(message));
-  ignored = ::write(2, "\n", 1);
+  writeError("sandstorm-http-bridge: cannot execute the app: ", errno);
   ::_exit(127);
 }
 
