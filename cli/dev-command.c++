@@ -182,7 +182,12 @@ private:
     auto command = readManifest(packageDir, firstRun);
 
     shell::GrainSpec spec;
-    spec.grainId = kj::str("dev-", base);
+    // The id names the grain's cgroup, which is host-wide: two dev servers (or a dev server and
+    // the real one) must never share it, so it carries a hash of this grain's storage path.
+    uint32_t hash = 2166136261u;  // FNV-1a
+    for (char c: grainDir) hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+    spec.grainId = kj::str("dev-", base.slice(0, kj::min(base.size(), size_t(40))), "-",
+                           kj::hex(hash));
     for (auto& c: spec.grainId) {
       if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
     }

@@ -368,6 +368,9 @@ void Connection::dispatch(std::string_view body, size_t consumed, bool streamBod
   fresh = false;
   if (context.draining) keepAlive = false;
   closeAfterResponse = !keepAlive;
+  // An upgrade answered with anything but 101 ends the connection: the client may already be
+  // sending frames, which must never be parsed as a next request.
+  if (context.scratch.websocketUpgrade) closeAfterResponse = true;
   state = State::EXCHANGE;
 
   // Heap-allocated: a handler that defers keeps using it after handle() returns.

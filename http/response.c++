@@ -42,6 +42,31 @@ std::string_view statusText(uint16_t status) {
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
+    case 203: return "Non-Authoritative Information";
+    case 205: return "Reset Content";
+    case 207: return "Multi-Status";
+    case 208: return "Already Reported";
+    case 226: return "IM Used";
+    case 300: return "Multiple Choices";
+    case 305: return "Use Proxy";
+    case 402: return "Payment Required";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    case 418: return "I'm a teapot";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 423: return "Locked";
+    case 424: return "Failed Dependency";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 451: return "Unavailable For Legal Reasons";
+    case 506: return "Variant Also Negotiates";
+    case 507: return "Insufficient Storage";
+    case 508: return "Loop Detected";
+    case 511: return "Network Authentication Required";
     default: return "Unknown";
   }
 }

@@ -1,4 +1,4 @@
-#include "rpc/bridge/sha1.h"
+#include "http/websocket-accept.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 #include <kj/encoding.h>
 #include <kj/vector.h>
 
-namespace ss::bridge {
+namespace ss::http {
 
 namespace {
 
@@ -82,4 +82,4 @@ kj::String webSocketAccept(kj::StringPtr key) {
   return kj::encodeBase64(kj::arrayPtr(digest.begin(), digest.size()));
 }
 
-}  // namespace ss::bridge
+}  // namespace ss::http

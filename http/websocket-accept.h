@@ -7,11 +7,11 @@
 #include <kj/array.h>
 #include <kj/string.h>
 
-namespace ss::bridge {
+namespace ss::http {
 
 kj::FixedArray<kj::byte, 20> sha1(kj::ArrayPtr<const kj::byte> data);
 
 kj::String webSocketAccept(kj::StringPtr key);
 // base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")).
 
-}  // namespace ss::bridge
+}  // namespace ss::http

@@ -10,6 +10,7 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/syscall.h"
+#include "http/websocket-accept.h"
 #include "rpc/util.capnp.h"
 
 namespace ss::shell {
@@ -34,6 +35,10 @@ bool isHopByHop(std::string_view name, std::string_view connectionValue) {
   };
   for (auto hop: HOP) {
     if (http::equalsIgnoreCase(name, hop)) return true;
+  }
+  // The WebSocket handshake is ours with the browser; the bridge makes its own with the app.
+  if (name.size() >= 14 && http::equalsIgnoreCase(name.substr(0, 14), "sec-websocket-")) {
+    return true;
   }
   // Headers the client listed in Connection are hop-by-hop too (RFC 9110 §7.6.1).
   return !connectionValue.empty() && http::hasToken(connectionValue, name);
@@ -166,6 +171,95 @@ void respondGrainError(http::Exchange& exchange, uint16_t status, kj::StringPtr 
                    std::string_view(page.begin(), page.size()));
 }
 
+// RFC 6455 §4.2.1: the key is base64 of 16 bytes, so exactly 24 characters ending in "==".
+bool isValidWebSocketKey(std::string_view key) {
+  if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
+  for (size_t i = 0; i < 22; i++) {
+    char c = key[i];
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Splits "chat, superchat" into tokens; an empty or malformed list yields what parses.
+kj::Vector<kj::String> splitProtocols(std::string_view value) {
+  kj::Vector<kj::String> out;
+  size_t i = 0;
+  while (i < value.size()) {
+    size_t comma = value.find(',', i);
+    if (comma == std::string_view::npos) comma = value.size();
+    auto item = value.substr(i, comma - i);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) out.add(kj::heapString(item.data(), item.size()));
+    i = comma + 1;
+  }
+  return out;
+}
+
+// Browser <-> daemon handshake checked here; the grain's bridge repeats it with the app. Frames
+// then travel unparsed through two pipes passed to the grain: spliced on both sides.
+kj::Promise<void> openWebSocket(http::Exchange& exchange, rpc::WebSession::Client session,
+                                capnp::Text::Reader path) {
+  auto& request = exchange.request();
+  auto* version = request.find("Sec-WebSocket-Version");
+  if (version == nullptr || version->value != "13") {
+    exchange.respond(426, {{"Sec-WebSocket-Version", "13"}, {"Content-Type", "text/plain"}},
+                     "Only WebSocket version 13 (RFC 6455) is supported.\n");
+    return kj::READY_NOW;
+  }
+  auto* key = request.find("Sec-WebSocket-Key");
+  if (key == nullptr || !isValidWebSocketKey(key->value)) {
+    exchange.respond(400, {{"Content-Type", "text/plain"}},
+                     "Missing or malformed Sec-WebSocket-Key.\n");
+    return kj::READY_NOW;
+  }
+  auto accept = http::webSocketAccept(kj::heapString(key->value.data(), key->value.size()));
+  kj::Vector<kj::String> offered;
+  for (auto& header: request) {
+    if (http::equalsIgnoreCase(header.name, "Sec-WebSocket-Protocol")) {
+      for (auto& p: splitProtocols(header.value)) offered.add(kj::mv(p));
+    }
+  }
+
+  auto up = makePipe();    // client -> app: we write, the grain reads
+  auto down = makePipe();  // app -> client: the grain writes, we read
+  auto call = session.openWebSocketRequest();
+  call.setPath(path);
+  fillContext(call.initContext(), request);
+  auto protocols = call.initProtocol(offered.size());
+  for (size_t i = 0; i < offered.size(); i++) protocols.set(i, offered[i]);
+  call.setUpstream(kj::heap<FdHandle>(kj::mv(up.first)));
+  call.setDownstream(kj::heap<FdHandle>(kj::mv(down.second)));
+
+  http::Exchange* ex = &exchange;
+  return call.send().then(
+      [ex, accept = kj::mv(accept), offered = kj::mv(offered), toApp = kj::mv(up.second),
+       fromApp = kj::mv(down.first)](capnp::Response<rpc::WebSession::OpenWebSocketResults>&&
+                                         response) mutable {
+    kj::Vector<http::HeaderOut> headers(4);
+    headers.add(http::HeaderOut{"Upgrade", "websocket"});
+    headers.add(http::HeaderOut{"Connection", "Upgrade"});
+    headers.add(http::HeaderOut{"Sec-WebSocket-Accept", std::string_view(accept.begin(),
+                                                                          accept.size())});
+    auto chosen = response.getProtocol();
+    kj::String protocol;
+    if (chosen.size() > 0) {
+      // The app may only pick one of the protocols the browser offered (RFC 6455 §4.2.2).
+      bool known = false;
+      for (auto& o: offered) known = known || o == chosen[0];
+      KJ_REQUIRE(chosen.size() == 1 && known,
+                 "the app chose a WebSocket subprotocol the browser did not offer");
+      protocol = kj::heapString(chosen[0]);
+      headers.add(http::HeaderOut{"Sec-WebSocket-Protocol",
+                                  std::string_view(protocol.begin(), protocol.size())});
+    }
+    ex->upgradeToTunnel(headers.asPtr(), kj::mv(toApp), kj::mv(fromApp));
+  });
+}
+
 }  // namespace
 
 bool shouldStreamBody(const http::Request& request) {
@@ -185,7 +279,9 @@ kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Clie
   auto finish = [ex](capnp::Response<rpc::WebSession::Response>&& response) {
     return writeResponse(*ex, kj::mv(response));
   };
-  if (method == "GET" || method == "HEAD") {
+  if (request.websocketUpgrade) {
+    return openWebSocket(exchange, kj::mv(session), path);
+  } else if (method == "GET" || method == "HEAD") {
     auto call = session.getRequest();
     call.setPath(path);
     call.setIgnoreBody(method == "HEAD");

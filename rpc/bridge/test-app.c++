@@ -13,6 +13,7 @@
 //   /big-head           a 70 KiB response head
 //   /ws                 WebSocket echo (every frame sent back unmasked; close echoed)
 //   /crash              _exit(42) without answering
+//   /splice-check       "ENOSYS" if the app's seccomp filter denies splice()
 //   /orphan             double-forks a grandchild that exits after 300 ms; body = its pid
 // Every response carries X-Conn: <connection number>, so tests can see keep-alive reuse.
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "rpc/bridge/sha1.h"
+#include "http/websocket-accept.h"
 
 namespace {
 
@@ -172,7 +174,7 @@ void webSocketEcho(Conn& c, const Request& r, int id) {
   std::string protocol = r.find("sec-websocket-protocol");
   if (auto comma = protocol.find(','); comma != std::string::npos) protocol.resize(comma);
   std::string extra = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-                      std::string(ss::bridge::webSocketAccept(key.c_str()).cStr()) + "\r\n";
+                      std::string(ss::http::webSocketAccept(key.c_str()).cStr()) + "\r\n";
   if (!protocol.empty()) extra += "Sec-WebSocket-Protocol: " + protocol + "\r\n";
   c.write(head(101, "Switching Protocols", extra + "\r\n", id));
   for (;;) {
@@ -237,6 +239,14 @@ bool serveOne(Conn& c, int id) {
   const std::string& t = r.target;
   auto starts = [&t](const char* p) { return t.compare(0, strlen(p), p) == 0; };
 
+  if (starts("/splice-check")) {
+    // What the sandbox lets the app do: ENOSYS means filtered, EBADF means allowed.
+    long rc = syscall(SYS_splice, -1, nullptr, -1, nullptr, 1, 0);
+    std::string out = rc == 0 ? "allowed" : (errno == ENOSYS ? "ENOSYS" : "EBADF-or-other");
+    c.write(head(200, "OK", "Content-Length: " + std::to_string(out.size()) + "\r\n\r\n", id));
+    c.write(out);
+    return true;
+  }
   if (starts("/echo")) {
     std::string body;
     if (!readBody(c, r, [&body](const char* p, size_t n) { body.append(p, n); })) return false;

@@ -8,7 +8,7 @@
 
 #include "rpc/bridge/exchange.h"
 #include "rpc/bridge/limits.h"
-#include "rpc/bridge/sha1.h"
+#include "http/websocket-accept.h"
 
 namespace ss::bridge {
 
@@ -133,7 +133,7 @@ kj::Promise<kj::Array<kj::String>> openWebSocket(AppConnector& connector,
       KJ_REQUIRE(hasToken(head, "upgrade", "websocket") &&
                  hasToken(head, "connection", "upgrade"),
                  "app's 101 response lacks Upgrade: websocket / Connection: Upgrade");
-      auto expected = webSocketAccept(r->key);
+      auto expected = http::webSocketAccept(r->key);
       bool accepted = false;
       KJ_IF_MAYBE(accept, head.find("sec-websocket-accept")) { accepted = *accept == expected; }
       KJ_REQUIRE(accepted, "app's Sec-WebSocket-Accept does not match the key we sent");
