@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,8 @@
 #include "reactor/reactor.h"
 #include "reactor/signals.h"
 #include "rpc/package.capnp.h"
+#include "pkg/reader.h"
+#include "pkg/unpack.h"
 #include "shell/data-dir.h"
 #include "shell/grain-gateway.h"
 #include "shell/grain-host.h"
@@ -104,7 +107,8 @@ public:
   kj::MainFunc getMain() {
     return kj::MainBuilder(context, "Sandstorm " SANDSTORM_VERSION,
                            "Runs the app in <app-dir> (an unpacked package: its root holds "
-                           "sandstorm-manifest) as one live grain in a real sandbox and serves "
+                           "sandstorm-manifest), or in <file.spk> (verified and unpacked into the "
+                           "data directory first), as one live grain in a real sandbox and serves "
                            "it on a local port. Its data persists across runs in the data "
                            "directory. Stop with Ctrl-C.")
         .addOptionWithArg({'p', "port"}, KJ_BIND_METHOD(*this, setPort), "<port>",
@@ -118,7 +122,7 @@ public:
                           "Our sandstorm-http-bridge binary (default: found beside sandstorm).")
         .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, setIdle), "<seconds>",
                           "Stop the grain after this long without requests (default 120).")
-        .expectArg("<app-dir>", KJ_BIND_METHOD(*this, setApp))
+        .expectArg("<app-dir | file.spk>", KJ_BIND_METHOD(*this, setApp))
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -169,11 +173,36 @@ private:
     signal(SIGPIPE, SIG_IGN);
     KJ_IF_MAYBE(why, reactor::probeIoUring()) KJ_FAIL_REQUIRE(kj::str("cannot start: ", *why));
 
-    auto packageDir = absolute(app);
-    kj::StringPtr base = packageDir;
-    KJ_IF_MAYBE(slash, base.findLast('/')) base = base.slice(*slash + 1);
     auto root = dataDir == nullptr ? kj::str(shell::DataDir::defaultPath(), "/dev")
                                    : kj::heapString(dataDir);
+    auto packageDir = absolute(app);
+    kj::String baseName;
+    struct stat st;
+    KJ_SYSCALL(stat(packageDir.cStr(), &st), packageDir);
+    if (S_ISREG(st.st_mode)) {
+      // A .spk: verified, then unpacked once into <data>/packages/<package-id>/ (the id is the
+      // file's hash, so a rebuilt package gets a fresh directory and an unchanged one is reused).
+      auto packagesDir = kj::str(root, "/packages");
+      makeDirectories(packagesDir, 0711);
+      int dirFd;
+      KJ_SYSCALL(dirFd = open(packagesDir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), packagesDir);
+      AutoCloseFd packagesFd(dirFd);
+      pkg::cleanStaleUnpacks(dirFd);
+      printf("Verifying and unpacking %s ...\n", packageDir.cStr());
+      fflush(stdout);
+      auto package = pkg::readPackage(packageDir);
+      pkg::installPackage(*package, dirFd);
+      kj::StringPtr file = packageDir;
+      KJ_IF_MAYBE(slash, file.findLast('/')) file = file.slice(*slash + 1);
+      baseName = file.endsWith(".spk") ? kj::heapString(file.slice(0, file.size() - 4))
+                                       : kj::heapString(file);
+      packageDir = kj::str(packagesDir, "/", package->packageId);
+    } else {
+      kj::StringPtr base = packageDir;
+      KJ_IF_MAYBE(slash, base.findLast('/')) base = base.slice(*slash + 1);
+      baseName = kj::heapString(base);
+    }
+    kj::StringPtr base = baseName;
     auto grainDir = kj::str(root, "/", base);
     // 0711: the grain's own uid must be able to reach its /var below here (nothing is listable).
     makeDirectories(grainDir, 0711);

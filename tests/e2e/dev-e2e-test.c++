@@ -54,8 +54,8 @@ TEST_CASE("sandstorm dev serves the notes app from a real spk and keeps its data
     page = dev.request("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     CHECK(page.find("hello from the sandbox") != std::string::npos);
   }
-  // A fresh dev server (a "reboot") keeps the grain's /var too.
-  DevServer again(appDir, dataDir, 60);
+  // A fresh dev server (a "reboot"), given the .spk itself this time, keeps the grain's /var.
+  DevServer again(NOTES_SPK, dataDir, 60);
   auto page = again.request("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   CHECK(page.find("hello from the sandbox") != std::string::npos);
 }

@@ -47,7 +47,9 @@ DevServer::DevServer(const std::string& app, const std::string& dataDir, int idl
   close(out[1]);
   std::string line;
   auto deadline = ss::monotonicNowMs() + 30000;
-  while (line.find('\n') == std::string::npos) {
+  // Lines before the URL (e.g. "Verifying and unpacking ...") are skipped.
+  while (line.find("http://127.0.0.1:") == std::string::npos ||
+         line.find('\n', line.find("http://127.0.0.1:")) == std::string::npos) {
     REQUIRE(ss::monotonicNowMs() < deadline);
     pollfd p{out[0], POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) continue;
