@@ -18,8 +18,16 @@
 #include "http/server.h"
 #include "reactor/reactor.h"
 #include "reactor/signals.h"
+#include "cli/dev-command.h"
+#include "shell/accounts.h"
+#include "shell/admin.h"
+#include "shell/apps.h"
 #include "shell/data-dir.h"
+#include "shell/grain-host.h"
+#include "shell/grains.h"
+#include "shell/origins.h"
 #include "shell/shell.h"
+#include "shell/sql.h"
 #include "shell/static-files.h"
 
 namespace ss::cli {
@@ -40,6 +48,21 @@ kj::String defaultUiDir() {
     }
   }
   return kj::str(SANDSTORM_SOURCE_DIR, "/shell-ui");
+}
+
+kj::String defaultDemoAppsDir() {
+  // Installed: <prefix>/share/sandstorm/apps; a build tree: <build>/apps (built by `demo-apps`).
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    kj::StringPtr path(self);
+    KJ_IF_MAYBE(slash, path.findLast('/')) {
+      auto installed = kj::str(path.slice(0, *slash), "/../share/sandstorm/apps");
+      if (access(installed.cStr(), R_OK) == 0) return installed;
+    }
+  }
+  return kj::str(SANDSTORM_BUILD_DIR, "/apps");
 }
 
 void raiseFdLimit() {
@@ -70,6 +93,13 @@ public:
                           "~/.local/share/sandstorm).")
         .addOptionWithArg({"ui-dir"}, KJ_BIND_METHOD(*this, setUiDir), "<dir>",
                           "Directory of the web UI (default: the installed or source shell-ui/).")
+        .addOptionWithArg({"grain-ports"}, KJ_BIND_METHOD(*this, setGrainPorts), "<first>-<last>",
+                          "Ports for grain origins, one per open grain (default 7000-7099).")
+        .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, setIdle), "<seconds>",
+                          "Stop a grain after this long without requests (default 120).")
+        .addOptionWithArg({"demo-apps"}, KJ_BIND_METHOD(*this, setDemoApps), "<dir>",
+                          "Directory of .spk files installed on first start (default: the "
+                          "installed or built demo apps).")
         .addOption({"debug"}, [this]() { setLogLevel(LogLevel::DEBUG); return true; },
                    "Log debug messages.")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
@@ -91,6 +121,30 @@ private:
   kj::MainBuilder::Validity setDataDir(kj::StringPtr value) {
     if (value.size() == 0) return "--data-dir must not be empty";
     dataDir = kj::heapString(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setGrainPorts(kj::StringPtr value) {
+    unsigned first, last;
+    char extra;
+    if (sscanf(value.cStr(), "%u-%u%c", &first, &last, &extra) != 2 || first == 0 ||
+        last > 65535 || last < first) {
+      return "--grain-ports must look like 7000-7099";
+    }
+    origins.firstPort = static_cast<uint16_t>(first);
+    origins.portCount = static_cast<uint16_t>(last - first + 1);
+    return true;
+  }
+  kj::MainBuilder::Validity setIdle(kj::StringPtr value) {
+    char* end;
+    unsigned long n = strtoul(value.cStr(), &end, 10);
+    if (value.size() == 0 || *end != '\0' || n == 0 || n > 86400) {
+      return "--idle-timeout must be 1-86400 seconds";
+    }
+    idleSeconds = n;
+    return true;
+  }
+  kj::MainBuilder::Validity setDemoApps(kj::StringPtr value) {
+    demoApps = kj::heapString(value);
     return true;
   }
   kj::MainBuilder::Validity setUiDir(kj::StringPtr value) {
@@ -122,11 +176,38 @@ private:
     shell::DataDir data(dataPath);
     kj::String uiPath = uiDir == nullptr ? defaultUiDir() : kj::heapString(uiDir);
     shell::StaticFiles ui(uiPath);
-    shell::Shell shell(ui);
 
     reactor::Reactor reactor;
     kj::EventLoop loop(reactor);
     kj::WaitScope waitScope(loop);
+
+    shell::GrainHostOptions hostOptions;
+    hostOptions.bridgePath = findBridge();
+    hostOptions.idleTimeoutMs = idleSeconds * 1000;
+    shell::GrainHost grainHost(reactor, kj::mv(hostOptions));
+    shell::Accounts accounts(data.db());
+    shell::Apps apps(data.db(), reactor, data.path());
+    shell::Grains grains(data.db(), data.path(), apps, grainHost);
+    origins.listenAddress = kj::heapString(listen);
+    shell::GrainOrigins grainOrigins(reactor, data.db(), grainHost, kj::mv(origins),
+        [&grains](kj::StringPtr grainId) { return grains.specFor(grainId); });
+    grains.setOrigins(grainOrigins);
+    apps.onUpgrade = [&](kj::StringPtr appId) {
+      grains.restartApp(appId);
+    };
+    shell::Sharing sharing(data.db(), grains, grainOrigins);
+    shell::Admin admin(data.db(), grainHost, data.path());
+    grains.purgeTrash(TRASH_DAYS * 86400);
+
+    // First start: offer the demo apps (once: an admin who uninstalls them keeps them gone).
+    if (shell::sqlInteger(data.db(), "SELECT COUNT(*) FROM meta WHERE key = 'demo-apps'") == 0) {
+      apps.installDemoApps(demoApps == nullptr ? defaultDemoAppsDir() : kj::heapString(demoApps));
+      shell::sqlExec(data.db(), "INSERT INTO meta (key, value) VALUES ('demo-apps', 'offered')");
+    }
+
+    shell::Shell shell(ui, accounts,
+                       kj::heapArray<shell::ApiModule*>({&accounts, &apps, &grains, &sharing,
+                                                         &admin}));
     http::Server server(reactor, shell);
 
     auto listener = listenTcp(listen, port, limits::LISTEN_BACKLOG);
@@ -150,15 +231,23 @@ private:
     bool v6 = shownHost.findFirst(':') != nullptr;
     size_t uiFiles = ui.fileCount();
     SS_LOG(INFO, "server", "started", actualPort, dataPath, uiPath, uiFiles);
-    printf("Sandstorm is running at http://%s%s%s:%u/\n", v6 ? "[" : "", shownHost.cStr(),
-           v6 ? "]" : "", actualPort);
+    auto base = kj::str("http://", v6 ? "[" : "", shownHost, v6 ? "]" : "", ":", actualPort);
+    printf("Sandstorm is running at %s/\n", base.cStr());
+    if (accounts.needsSetup()) {
+      // The link is the only way to create the first account: print it where the person who
+      // started the server sees it (`sandstorm admin-token` makes a new one).
+      printf("First start: open %s/#/setup/%s to create the administrator account.\n",
+             base.cStr(), accounts.createAdminToken().cStr());
+    }
     fflush(stdout);
 
     int signo = stop.promise.wait(waitScope);
     kj::StringPtr signal = strsignal(signo);
     size_t openConnections = server.stats().openConnections;
     SS_LOG(INFO, "server", "shutting down", signal, openConnections);
-    server.drain(limits::SHUTDOWN_DRAIN_MS).wait(waitScope);
+    // The shell and every grain origin drain together; then grains stop with the host.
+    kj::joinPromises(kj::arr(server.drain(limits::SHUTDOWN_DRAIN_MS), grainOrigins.drain()))
+        .wait(waitScope);
     uint64_t requests = server.stats().requests;
     SS_LOG(INFO, "server", "stopped", requests);
   }
@@ -168,6 +257,10 @@ private:
   kj::String listen = kj::str("127.0.0.1");
   kj::String dataDir;
   kj::String uiDir;
+  kj::String demoApps;
+  shell::OriginsOptions origins;
+  uint64_t idleSeconds = 120;
+  static constexpr int64_t TRASH_DAYS = 30;  // grains in the trash longer than this are deleted
 };
 
 }  // namespace

@@ -39,7 +39,11 @@ public:
       fd = nullptr;
     }
   }
-  bool idle() const { return !acceptOp.inFlight(); }
+  bool idle() const {
+    // The accept's last CQE closes fd before it notifies: idle from then on, although the op
+    // still counts as in flight until its callback returns.
+    return !acceptOp.inFlight() || (stopped && fd.get() < 0);
+  }
 
   void maybeResume() {
     // Called when a connection closes: if we paused for the connection cap, accept again.
@@ -213,8 +217,10 @@ kj::Promise<void> Server::drain(uint64_t graceMs) {
   auto paf = kj::newPromiseAndFulfiller<void>();
   context.drained = kj::mv(paf.fulfiller);
   auto forced = context.reactor.timer().afterDelay(graceMs * kj::MILLISECONDS).then([this]() {
-    SS_LOG(WARNING, "http", "shutdown grace period over; closing remaining connections",
-           impl->context.stats.openConnections);
+    if (impl->context.stats.openConnections > 0) {
+      SS_LOG(WARNING, "http", "shutdown grace period over; closing remaining connections",
+             impl->context.stats.openConnections);
+    }
     impl->forceCloseAll();
     impl->checkDrained();
   }).eagerlyEvaluate(nullptr);

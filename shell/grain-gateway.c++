@@ -45,23 +45,51 @@ bool isHopByHop(std::string_view name, std::string_view connectionValue) {
 }
 
 std::string_view view(capnp::Text::Reader text) { return std::string_view(text.begin(), text.size()); }
+std::string_view sv(const kj::String& s) { return std::string_view(s.begin(), s.size()); }
+
+// The Cookie header without "sandstorm-*" cookies; empty when nothing remains.
+kj::String appCookies(std::string_view value) {
+  kj::Vector<kj::String> kept;
+  while (!value.empty()) {
+    size_t semi = value.find(';');
+    auto item = value.substr(0, semi);
+    value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    if (item.empty() || item.substr(0, 10) == "sandstorm-") continue;
+    kept.add(kj::heapString(item.data(), item.size()));
+  }
+  return kj::strArray(kept, "; ");
+}
 
 template <typename Builder>
-void fillContext(Builder context, const http::Request& request) {
+void fillContext(Builder context, const http::Request& request, bool stripCookies = false) {
   std::string_view connection;
   if (auto* c = request.find("Connection")) connection = c->value;
+  kj::Vector<kj::String> cookieValues;  // filtered Cookie headers (kept alive until copied)
   size_t count = 0;
   for (auto& header: request) {
-    if (!isHopByHop(header.name, connection)) count++;
+    if (isHopByHop(header.name, connection)) continue;
+    if (stripCookies && http::equalsIgnoreCase(header.name, "Cookie")) {
+      auto kept = appCookies(header.value);
+      if (kept.size() == 0) continue;
+      cookieValues.add(kj::mv(kept));
+    }
+    count++;
   }
   auto headers = context.initRawHeaders(count);
   size_t i = 0;
+  size_t cookieIndex = 0;
   for (auto& header: request) {
     if (isHopByHop(header.name, connection)) continue;
+    capnp::Text::Reader value(header.value.data(), header.value.size());
+    if (stripCookies && http::equalsIgnoreCase(header.name, "Cookie")) {
+      if (appCookies(header.value).size() == 0) continue;
+      value = cookieValues[cookieIndex++];
+    }
     auto out = headers[i++];
     auto name = out.initName(header.name.size());
     for (size_t j = 0; j < header.name.size(); j++) name.begin()[j] = tolower(header.name[j]);
-    out.setValue(capnp::Text::Reader(header.value.data(), header.value.size()));
+    out.setValue(value);
   }
   context.setMethod(capnp::Text::Reader(request.method.data(), request.method.size()));
 }
@@ -100,7 +128,8 @@ uint16_t statusOf(rpc::WebSession::Response::Reader response) {
 }
 
 kj::Promise<void> writeResponse(http::Exchange& exchange,
-                                capnp::Response<rpc::WebSession::Response> response) {
+                                capnp::Response<rpc::WebSession::Response> response,
+                                kj::String extra) {
   rpc::WebSession::Response::Reader reader = response;
   uint16_t status = statusOf(reader);
   if (status < 100 || status > 599 || status == 101) status = 502;
@@ -117,32 +146,34 @@ kj::Promise<void> writeResponse(http::Exchange& exchange,
     std::string_view body;
     if (reader.isClientError()) body = view(reader.getClientError().getNonHtmlBody());
     if (reader.isServerError()) body = view(reader.getServerError().getNonHtmlBody());
-    exchange.respond(status, headers.asPtr(), body);
+    exchange.respond(status, headers.asPtr(), body, sv(extra));
     return kj::READY_NOW;
   }
   auto content = reader.getContent();
   auto body = content.getBody();
   if (exchange.request().isHead()) {
-    exchange.respondWithPipe(status, headers.asPtr(), nullptr, content.getBodyLength());
+    exchange.respondWithPipe(status, headers.asPtr(), nullptr, content.getBodyLength(),
+                             sv(extra));
     return kj::READY_NOW;
   }
   if (body.isPipe()) {
     int64_t length = content.getBodyLength();
     http::Exchange* ex = &exchange;
     return body.getPipe().getFd().then(
-        [ex, status, headers = kj::mv(headers), length,
+        [ex, status, headers = kj::mv(headers), length, extra = kj::mv(extra),
          response = kj::mv(response)](kj::Maybe<int> maybeFd) mutable {
       int received = KJ_REQUIRE_NONNULL(maybeFd, "grain sent a body pipe without a descriptor");
       int fd;
       KJ_SYSCALL(fd = fcntl(received, F_DUPFD_CLOEXEC, 3));
       AutoCloseFd owned(fd);
       setNonblocking(fd);
-      ex->respondWithPipe(status, headers.asPtr(), kj::mv(owned), length);
+      ex->respondWithPipe(status, headers.asPtr(), kj::mv(owned), length, sv(extra));
     });
   }
   auto bytes = body.isBytes() ? body.getBytes() : capnp::Data::Reader();
   exchange.respond(status, headers.asPtr(),
-                   std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
+                   std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
+                   sv(extra));
   return kj::READY_NOW;
 }
 
@@ -161,6 +192,8 @@ kj::String htmlEscape(kj::StringPtr text) {
   return kj::String(out.releaseAsArray());
 }
 
+}  // namespace
+
 void respondGrainError(http::Exchange& exchange, uint16_t status, kj::StringPtr what,
                        kj::StringPtr detail) {
   auto page = kj::str(
@@ -170,6 +203,8 @@ void respondGrainError(http::Exchange& exchange, uint16_t status, kj::StringPtr 
                             {"Cache-Control", "no-store"}},
                    std::string_view(page.begin(), page.size()));
 }
+
+namespace {
 
 // RFC 6455 §4.2.1: the key is base64 of 16 bytes, so exactly 24 characters ending in "==".
 bool isValidWebSocketKey(std::string_view key) {
@@ -202,7 +237,7 @@ kj::Vector<kj::String> splitProtocols(std::string_view value) {
 // Browser <-> daemon handshake checked here; the grain's bridge repeats it with the app. Frames
 // then travel unparsed through two pipes passed to the grain: spliced on both sides.
 kj::Promise<void> openWebSocket(http::Exchange& exchange, rpc::WebSession::Client session,
-                                capnp::Text::Reader path) {
+                                capnp::Text::Reader path, bool stripCookies) {
   auto& request = exchange.request();
   auto* version = request.find("Sec-WebSocket-Version");
   if (version == nullptr || version->value != "13") {
@@ -228,7 +263,7 @@ kj::Promise<void> openWebSocket(http::Exchange& exchange, rpc::WebSession::Clien
   auto down = makePipe();  // app -> client: the grain writes, we read
   auto call = session.openWebSocketRequest();
   call.setPath(path);
-  fillContext(call.initContext(), request);
+  fillContext(call.initContext(), request, stripCookies);
   auto protocols = call.initProtocol(offered.size());
   for (size_t i = 0; i < offered.size(); i++) protocols.set(i, offered[i]);
   call.setUpstream(kj::heap<FdHandle>(kj::mv(up.first)));
@@ -267,7 +302,8 @@ bool shouldStreamBody(const http::Request& request) {
          request.contentLength > INLINE_BODY_LIMIT;
 }
 
-kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session) {
+kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session,
+                                 GatewayOptions options) {
   auto& request = exchange.request();
   std::string_view target = request.target;
   // Sandstorm paths have no leading '/'. The rest (query included) is relayed as sent.
@@ -276,38 +312,40 @@ kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Clie
   auto method = request.method;
 
   http::Exchange* ex = &exchange;
-  auto finish = [ex](capnp::Response<rpc::WebSession::Response>&& response) {
-    return writeResponse(*ex, kj::mv(response));
+  bool strip = options.stripPlatformCookies;
+  auto finish = [ex, extra = kj::mv(options.responseHeaders)](
+                    capnp::Response<rpc::WebSession::Response>&& response) mutable {
+    return writeResponse(*ex, kj::mv(response), kj::mv(extra));
   };
   if (request.websocketUpgrade) {
-    return openWebSocket(exchange, kj::mv(session), path);
+    return openWebSocket(exchange, kj::mv(session), path, strip);
   } else if (method == "GET" || method == "HEAD") {
     auto call = session.getRequest();
     call.setPath(path);
     call.setIgnoreBody(method == "HEAD");
-    fillContext(call.initContext(), request);
+    fillContext(call.initContext(), request, strip);
     return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else if (method == "POST") {
     auto call = session.postRequest();
     call.setPath(path);
-    fillContext(call.initContext(), request);
+    fillContext(call.initContext(), request, strip);
     fillBody(exchange, call.initContent(), call.getContext());
     return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else if (method == "PUT") {
     auto call = session.putRequest();
     call.setPath(path);
-    fillContext(call.initContext(), request);
+    fillContext(call.initContext(), request, strip);
     fillBody(exchange, call.initContent(), call.getContext());
     return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else if (method == "DELETE") {
     auto call = session.deleteRequest();
     call.setPath(path);
-    fillContext(call.initContext(), request);
+    fillContext(call.initContext(), request, strip);
     return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else if (method == "PATCH") {
     auto call = session.patchRequest();
     call.setPath(path);
-    fillContext(call.initContext(), request);
+    fillContext(call.initContext(), request, strip);
     fillBody(exchange, call.initContent(), call.getContext());
     return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   } else {
@@ -315,7 +353,7 @@ kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Clie
     auto call = session.requestRequest();
     call.setMethod(capnp::Text::Reader(method.data(), method.size()));
     call.setPath(path);
-    fillContext(call.initContext(), request);
+    fillContext(call.initContext(), request, strip);
     fillBody(exchange, call.initContent(), call.getContext());
     return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   }

@@ -20,7 +20,19 @@ void forwardToGrain(http::Exchange& exchange, GrainHost& host, const GrainSpec& 
 // Defers `exchange` until the grain has answered. If the grain cannot be started or fails
 // mid-request, the client gets a 502/503 page with the reason and the tail of the grain's log.
 
-kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session);
+struct GatewayOptions {
+  kj::String responseHeaders;
+  // Added to every response ("Name: value\r\n" lines): the grain origin's CSP.
+  bool stripPlatformCookies = false;
+  // Cookies named "sandstorm-*" (the shell's and the grain sessions') never reach the app.
+};
+
+kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session,
+                                 GatewayOptions options = {});
 // The translation itself, for a session the caller already has.
+
+void respondGrainError(http::Exchange& exchange, uint16_t status, kj::StringPtr what,
+                       kj::StringPtr detail);
+// A small HTML error page (escaped), for failures between the browser and the grain.
 
 }  // namespace ss::shell

@@ -146,6 +146,22 @@ public:
 
   kj::String logTail(size_t maxBytes) override { return readLogTail(grain.logPath, maxBytes); }
 
+  kj::Promise<rpc::WebSession::Client> newWebSession(
+      kj::Function<void(rpc::UserInfo::Builder)> fillUser, kj::StringPtr basePath,
+      kj::ArrayPtr<const kj::byte> tabId) override {
+    auto request = run.mainView.newSessionRequest();
+    fillUser(request.initUserInfo());
+    request.setSessionType(capnp::typeId<rpc::WebSession>());
+    request.setTabId(tabId);
+    auto params = request.initSessionParams().initAs<rpc::WebSession::Params>();
+    params.setBasePath(basePath);
+    return request.send().then([](auto response) {
+      return response.getSession().template castAs<rpc::WebSession>();
+    });
+  }
+
+  uint64_t generation() override { return grain.starts; }
+
 private:
   Grain& grain;
   Running& run;

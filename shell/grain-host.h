@@ -85,6 +85,13 @@ public:
   // The grain's default web session (one per grain start, shared by callers): the dev server
   // and tests use it; the shell opens one per user session with its own identity.
   virtual kj::String logTail(size_t maxBytes = 4096) = 0;
+
+  virtual kj::Promise<rpc::WebSession::Client> newWebSession(
+      kj::Function<void(rpc::UserInfo::Builder)> fillUser, kj::StringPtr basePath,
+      kj::ArrayPtr<const kj::byte> tabId) = 0;
+  // A session for one person (their name, identity and permissions) on this run of the grain.
+  virtual uint64_t generation() = 0;
+  // Which start of the grain this lease is on: sessions from an earlier start are dead.
 };
 
 kj::String readLogTail(kj::StringPtr path, size_t maxBytes);

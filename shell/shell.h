@@ -1,19 +1,28 @@
-// The shell's HTTP front: routes requests on the shell port. Today: a health endpoint and the
-// static web UI; the JSON API, sessions and grain frames arrive with the shell issue.
+// The shell's HTTP front on the shell port: the JSON API (shell/API.md) with its cross-site and
+// CSRF checks, /api/health, and the static web UI.
 #pragma once
 
+#include <kj/array.h>
+
 #include "http/server.h"
+#include "shell/accounts.h"
+#include "shell/api.h"
 #include "shell/static-files.h"
 
 namespace ss::shell {
 
 class Shell final: public http::Handler {
 public:
-  explicit Shell(StaticFiles& ui): ui(ui) {}
+  Shell(StaticFiles& ui, Accounts& accounts, kj::Array<ApiModule*> modules)
+      : ui(ui), accounts(accounts), modules(kj::mv(modules)) {}
+  BodyPolicy bodyPolicy(const http::Request& request) override;
   void handle(http::Exchange& exchange) override;
 
 private:
+  void handleApi(http::Exchange& exchange);
   StaticFiles& ui;
+  Accounts& accounts;
+  kj::Array<ApiModule*> modules;  // accounts first
 };
 
 }  // namespace ss::shell

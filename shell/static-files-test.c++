@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "http/test-server.h"
+#include "shell/data-dir.h"
 #include "shell/shell.h"
+#include "tests/test-support.h"
 
 namespace {
 
@@ -47,7 +49,10 @@ TEST_CASE("the shell serves UI files with types, ETags and security headers", "[
   UiFixture ui;
   ss::shell::StaticFiles files(ui.dir.path());
   CHECK(files.fileCount() == 4);  // index, 404, style, img/logo (no hidden file, no symlink)
-  ss::shell::Shell shell(files);
+  ss::test::TempDir dataDir;
+  ss::shell::DataDir store(dataDir.path());
+  ss::shell::Accounts accounts(store.db());
+  ss::shell::Shell shell(files, accounts, kj::heapArray<ss::shell::ApiModule*>({&accounts}));
   ss::http::test::TestServer server(shell);
 
   auto index = get(server, "/");
@@ -76,7 +81,10 @@ TEST_CASE("the shell serves UI files with types, ETags and security headers", "[
 TEST_CASE("unknown, hidden, symlinked and traversal paths get the 404 page", "[shell]") {
   UiFixture ui;
   ss::shell::StaticFiles files(ui.dir.path());
-  ss::shell::Shell shell(files);
+  ss::test::TempDir dataDir;
+  ss::shell::DataDir store(dataDir.path());
+  ss::shell::Accounts accounts(store.db());
+  ss::shell::Shell shell(files, accounts, kj::heapArray<ss::shell::ApiModule*>({&accounts}));
   ss::http::test::TestServer server(shell);
   for (auto path: {"/nope", "/.hidden", "/passwd", "/../etc/passwd", "/%2e%2e/etc/passwd",
                    "/img/../index.html", "/index.html/", "//index.html", "/img"}) {

@@ -65,7 +65,8 @@ std::string_view StaticFiles::contentTypeFor(std::string_view path) {
 
 std::string_view StaticFiles::securityHeaders() {
   return "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "
-         "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+         "img-src 'self' data:; connect-src 'self'; frame-src http: https:; object-src 'none'; "
+         "base-uri 'none'; "
          "frame-ancestors 'none'; form-action 'self'\r\n"
          "X-Frame-Options: DENY\r\n"
          "X-Content-Type-Options: nosniff\r\n"
