@@ -114,7 +114,9 @@ GrainOrigins::GrainOrigins(reactor::Reactor& reactor, sqlite3* db, GrainHost& ho
   KJ_REQUIRE(this->options.portCount > 0 &&
              uint32_t(this->options.firstPort) + this->options.portCount <= 65536,
              "the grain port range does not fit in 1-65535");
-  sweep();
+  sweeper = sweepLoop().eagerlyEvaluate([](kj::Exception&& e) {
+    SS_LOG(ERROR, "origins", "session sweep stopped", e.getDescription());
+  });
 }
 
 GrainOrigins::~GrainOrigins() noexcept(false) {
@@ -141,10 +143,13 @@ void GrainOrigins::sweep() {
     if (!used && now - entry.value->lastUsed > options.sessionTtlMs) idle.add(entry.key);
   }
   for (auto number: idle) closePort(number);
-  sweeper = reactor.timer().afterDelay(SWEEP_INTERVAL_MS * kj::MILLISECONDS).then([this]() {
+}
+
+kj::Promise<void> GrainOrigins::sweepLoop() {
+  // A chain, not a re-assigned member: a continuation must never destroy its own promise.
+  return reactor.timer().afterDelay(SWEEP_INTERVAL_MS * kj::MILLISECONDS).then([this]() {
     sweep();
-  }).eagerlyEvaluate([](kj::Exception&& e) {
-    SS_LOG(ERROR, "origins", "sweep failed", e.getDescription());
+    return sweepLoop();
   });
 }
 

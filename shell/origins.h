@@ -78,6 +78,7 @@ private:
   struct Port;
   class PortHandler;
   void sweep();
+  kj::Promise<void> sweepLoop();
   Port& portFor(kj::StringPtr grainId);
   void serve(Port& port, http::Exchange& exchange);
   void startSession(Port& port, http::Exchange& exchange);
