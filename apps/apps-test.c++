@@ -54,6 +54,10 @@ TEST_CASE("demo apps: static-site.spk verifies and unpacks with busybox and the 
   CHECK(sawSite);
 }
 
+TEST_CASE("demo apps: chat.spk verifies and unpacks", "[apps]") {
+  checkApp("chat.spk", "Chat", "/bin/chat");
+}
+
 TEST_CASE("demo apps: the notes server stores, lists and deletes notes", "[apps]") {
   ss::test::TempDir dir;
   int port = 18000 + getpid() % 1000;

@@ -240,6 +240,27 @@ try {
   check(true, 'a revoked link shows a friendly error');
   await shot(vpage, '08-revoked');
 
+  // --- WebSocket chat across two tabs, through the grain origin ---
+  await page.goto(base + '/#/grains');
+  await page.getByRole('button', { name: /New chat room/ }).click();
+  const chatA = await grainFrame(page, 'Chat room');
+  await chatA.getByText('connected', { exact: true }).waitFor();
+  const chatUrl = page.url();
+  const tabB = await owner.newPage();
+  await tabB.goto(chatUrl);
+  const chatB = await grainFrame(tabB, 'Chat room');
+  await chatB.getByText('connected', { exact: true }).waitFor();
+  await chatA.getByPlaceholder('Write a message').fill('hello from tab A');
+  await chatA.getByPlaceholder('Write a message').press('Enter');
+  await chatB.getByText('hello from tab A').waitFor();
+  check(true, 'a chat message typed in one tab appears in the other (WebSocket through the grain origin)');
+  await chatB.getByPlaceholder('Write a message').fill('and back from tab B');
+  await chatB.getByRole('button', { name: 'Send' }).click();
+  await chatA.getByText('and back from tab B').waitFor();
+  check(true, 'and the other way round');
+  await shot(tabB, '09-chat');
+  await tabB.close();
+
   check(problems.length === 0, 'no console errors, uncaught exceptions or CSP violations in the shell', problems.join(' | '));
 
   // --- 404 page ---
