@@ -2,6 +2,7 @@
 // run-bundle.c++ pattern). Each subcommand has its own --help.
 #include <kj/main.h>
 
+#include "cli/admin-token-command.h"
 #include "cli/spk-command.h"
 #include "cli/dev-command.h"
 #include "cli/start-command.h"
@@ -21,6 +22,8 @@ public:
                        "Run the server in the foreground.")
         .addSubCommand("dev", [this]() { return devCommand(context); },
                        "Run one app directory as a live grain on a local port.")
+        .addSubCommand("admin-token", [this]() { return adminTokenCommand(context); },
+                       "Print a new link to create the first administrator account.")
         .addSubCommand("spk", [this]() { return spkCommand(context); },
                        "App developer tools: keygen, pack, verify, unpack .spk packages.")
         .build();

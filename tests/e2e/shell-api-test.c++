@@ -190,7 +190,8 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   uint16_t grainPort = static_cast<uint16_t>(21000 + (getpid() % 4000));
   Server server(temp.file("data").cStr(), grainPort);
 
-  // --- first-run setup ---
+  // --- first-run setup (a second link from the CLI works too, while the server runs) ---
+  CHECK(run({SANDSTORM_BINARY, "admin-token", "--data-dir", temp.file("data").cStr()}) == 0);
   auto session = server.api("GET", "/api/session");
   CHECK(session.status == 200);
   CHECK(jsonField(session.body, "setupNeeded") == "true");
@@ -210,6 +211,8 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   server.csrf = jsonField(session.body, "csrf");
   REQUIRE(!server.csrf.empty());
   CHECK(session.body.find("\"admin\"") != std::string::npos);
+  // Once an administrator exists, `sandstorm admin-token` refuses (exit 1) and says why.
+  CHECK(run({SANDSTORM_BINARY, "admin-token", "--data-dir", temp.file("data").cStr()}) == 1);
 
   // --- cross-site and CSRF refusal ---
   {
