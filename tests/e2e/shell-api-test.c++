@@ -350,6 +350,11 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   // The echo grain's old session cookie does not open the notes grain.
   CHECK(grainRequest(owner.port, "GET", "/", owner.cookie).status == 403);
 
+  // --- the session sweep (every 5 s) runs with sessions open, and the server is still up ---
+  usleep(6'500'000);
+  CHECK(server.api("GET", "/api/session").status == 200);
+  CHECK(grainRequest(second.port, "GET", "/", second.cookie).status == 200);
+
   // --- log out ---
   CHECK(server.api("POST", "/api/logout", "{}").status == 204);
   server.csrf = "";
