@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -242,11 +243,14 @@ int main(int argc, char** argv) {
   for (;;) {
     int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    // One connection at a time is plenty for one user; a stalled client cannot hold it forever.
+    // A thread per connection: the bridge keeps a pool of keep-alive connections to us, and
+    // one held connection must not stall the others. A stalled client cannot hold one forever.
     timeval timeout{30, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    std::string buffer;
-    while (handle(fd, buffer)) {}
-    close(fd);
+    std::thread([fd]() {
+      std::string buffer;
+      while (handle(fd, buffer)) {}
+      close(fd);
+    }).detach();
   }
 }

@@ -87,7 +87,7 @@ class Context:
         return srv
 
     def start_nginx(self, name, port, root, check_path, expect_body, template="nginx-static.conf.in",
-                    timeout=15):
+                    timeout=15, extra=None):
         """N: Debian nginx from perf/conf/<template>, 1 worker, pinned to srv_cpu, foreground."""
         self._check_port(port, name)
         prefix = os.path.join(self.work_dir, f"{name}-nginx")
@@ -96,6 +96,8 @@ class Context:
         with open(os.path.join(PERF_DIR, "conf", template)) as f:
             conf = f.read()
         conf = conf.replace("@PORT@", str(port)).replace("@ROOT@", root).replace("@LISTEN@", LOOPBACK)
+        for key, value in (extra or {}).items():
+            conf = conf.replace(f"@{key}@", str(value))
         left = re.findall(r"@[A-Z_]+@", conf)
         if left:
             raise HarnessError(f"unfilled placeholders {left} in perf/conf/{template}")
@@ -106,6 +108,7 @@ class Context:
         argv = [self.nginx, "-p", prefix, "-e", os.path.join(prefix, "logs", "error.log"), "-c", cp]
         p = spawn(argv, lp, cpu=self.srv_cpu)
         srv = Server(name, "N", port, p, lp)
-        wait_ready(srv, check_path, expect_body, timeout)
+        if check_path is not None:
+            wait_ready(srv, check_path, expect_body, timeout)
         log(f"started {name} (N) pid {srv.pid} port {port}")
         return srv
