@@ -91,7 +91,10 @@ kj::Promise<void> AppConnector::waitForPort(kj::TimePoint start, bool warned) {
                  appPort);
           warnedNow = true;
         }
-        return clock.afterDelay(limits::PORT_RETRY_INTERVAL).then([this, start, warnedNow]() {
+        auto delay = clock.now() - start < limits::PORT_RETRY_FAST_PERIOD
+                         ? limits::PORT_RETRY_FAST
+                         : limits::PORT_RETRY_INTERVAL;
+        return clock.afterDelay(delay).then([this, start, warnedNow]() {
           return waitForPort(start, warnedNow);
         });
       });

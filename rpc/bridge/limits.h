@@ -35,6 +35,11 @@ constexpr size_t MAX_ACTIVE_CONNECTIONS = 512;
 // the app's fd limit. WebSockets count too, since each holds a connection for its lifetime.
 
 constexpr kj::Duration PORT_RETRY_INTERVAL = 10 * kj::MILLISECONDS;
+
+constexpr kj::Duration PORT_RETRY_FAST = 1 * kj::MILLISECONDS;
+constexpr kj::Duration PORT_RETRY_FAST_PERIOD = 100 * kj::MILLISECONDS;
+// A grain's cold start waits on this probe: most apps listen within a few milliseconds, so the
+// first 100 ms probe every millisecond (a refused connect on loopback costs microseconds).
 // How often we try to connect while the app starts (Sandstorm's bridge used the same 10 ms:
 // cheap on loopback, and keeps first-request latency low).
 
