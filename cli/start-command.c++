@@ -23,6 +23,7 @@
 #include "shell/admin.h"
 #include "shell/apps.h"
 #include "shell/data-dir.h"
+#include "shell/grain-backup.h"
 #include "shell/grain-host.h"
 #include "shell/grains.h"
 #include "shell/origins.h"
@@ -197,6 +198,7 @@ private:
     };
     shell::Sharing sharing(data.db(), grains, grainOrigins);
     shell::Admin admin(data.db(), grainHost, data.path());
+    shell::GrainBackups backups(data.db(), reactor, data.path(), apps, grains, grainHost);
     grains.purgeTrash(TRASH_DAYS * 86400);
 
     // First start: offer the demo apps (once: an admin who uninstalls them keeps them gone).
@@ -206,8 +208,8 @@ private:
     }
 
     shell::Shell shell(ui, accounts,
-                       kj::heapArray<shell::ApiModule*>({&accounts, &apps, &grains, &sharing,
-                                                         &admin}));
+                       kj::heapArray<shell::ApiModule*>({&accounts, &apps, &backups, &grains,
+                                                         &sharing, &admin}));
     http::Server server(reactor, shell);
 
     auto listener = listenTcp(listen, port, limits::LISTEN_BACKLOG);

@@ -14,7 +14,7 @@ PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config
   # libraries
-  capnproto libcapnp-dev liburing-dev libseccomp-dev libcap-dev libsodium-dev libzstd-dev
+  capnproto libcapnp-dev liburing-dev libseccomp-dev libcap-dev libsodium-dev libzstd-dev zstd
   liblzma-dev libsqlite3-dev catch2 node-llhttp
   # tests: a real browser, curl (node and npm: see below); apps run in sandbox tests;
   # xz for building Sandstorm-format packages independently

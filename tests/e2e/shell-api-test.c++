@@ -355,6 +355,43 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   CHECK(server.api("GET", "/api/session").status == 200);
   CHECK(grainRequest(second.port, "GET", "/", second.cookie).status == 200);
 
+  // --- backup and restore: a note survives the round trip into a new grain ---
+  auto added = grainRequest(second.port, "POST", "/add", second.cookie, "text=kept+in+backup");
+  CHECK(added.status == 303);
+  auto notesId = jsonField(notes.body, "id");
+  auto backup = server.api("GET", "/api/grains/" + notesId + "/backup");
+  CAPTURE(backup.head);
+  REQUIRE(backup.status == 200);
+  CHECK(backup.header("Content-Type") == "application/zstd");
+  CHECK(backup.body.size() > 100);
+  auto restored = server.api("POST", "/api/grains/restore", backup.body, "",
+                             "application/octet-stream");
+  CAPTURE(restored.body);
+  REQUIRE(restored.status == 201);
+  auto restoredId = jsonField(restored.body, "id");
+  CHECK(restoredId != notesId);
+  CHECK(jsonField(restored.body, "title").find("(restored)") != std::string::npos);
+  // One grain port in this test: while the notes grain has a live session, there is no port
+  // for another grain (a clear 503); leaving it frees the port.
+  auto busy = server.api("POST", "/api/grains/" + restoredId + "/open", "{}");
+  CHECK(busy.status == 503);
+  CHECK(jsonField(busy.body, "error").find("grain ports") != std::string::npos);
+  CHECK(server.api("DELETE", "/api/grain-sessions/" + jsonField(notesOpen.body, "sessionId"))
+            .status == 204);
+  auto restoredOpen = server.api("POST", "/api/grains/" + restoredId + "/open", "{}");
+  CAPTURE(restoredOpen.body);
+  REQUIRE(restoredOpen.status == 200);
+  auto third = startGrainSession(jsonField(restoredOpen.body, "url"));
+  auto restoredPage = grainRequest(third.port, "GET", "/", third.cookie);
+  CHECK(restoredPage.body.find("kept in backup") != std::string::npos);
+  // Garbage is refused with a reason, and leaves no grain behind.
+  auto grainsBefore = server.api("GET", "/api/grains").body;
+  auto garbage = server.api("POST", "/api/grains/restore", std::string(5000, 'x'), "",
+                            "application/octet-stream");
+  CHECK(garbage.status == 400);
+  CHECK(jsonField(garbage.body, "error").find("not a grain backup") != std::string::npos);
+  CHECK(server.api("GET", "/api/grains").body.size() == grainsBefore.size());
+
   // --- log out ---
   CHECK(server.api("POST", "/api/logout", "{}").status == 204);
   server.csrf = "";
