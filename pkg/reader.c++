@@ -9,6 +9,7 @@
 #include <kj/debug.h>
 
 #include "pkg/format.h"
+#include "pkg/hash-worker.h"
 #include "pkg/ids.h"
 #include "pkg/limits.h"
 #include "pkg/reject.h"
@@ -26,6 +27,18 @@ public:
   PackageInputStream(int fd, kj::StringPtr name)
       : fd(fd), name(name), raw(kj::heapArray<kj::byte>(limits::READ_CHUNK_BYTES)) {
     crypto_hash_sha256_init(&fileHash);
+    crypto_hash_sha512_init(&containerHash);
+    crypto_hash_sha512_init(&archiveHash);
+    // Hashing runs on two threads beside this one (pkg/hash-worker.h): the raw file's hashes on
+    // one, the archive's on the other. Their states are touched only by their worker until
+    // finish() has returned.
+    rawHashes = kj::heap<HashWorker>([this](kj::ArrayPtr<const kj::byte> chunk) {
+      crypto_hash_sha256_update(&fileHash, chunk.begin(), chunk.size());
+      hashContainer(chunk);
+    });
+    archiveHashes = kj::heap<HashWorker>([this](kj::ArrayPtr<const kj::byte> chunk) {
+      crypto_hash_sha512_update(&archiveHash, chunk.begin(), chunk.size());
+    });
   }
 
   Codec readMagic() {
@@ -45,15 +58,12 @@ public:
     if (got == MAGIC_BYTES && memcmp(magic, SANDSTORM_ZSTD_MAGIC, MAGIC_BYTES) == 0) {
       decoder = newDecoder(Codec::ZSTD);
       codec = Codec::ZSTD;
-      crypto_hash_sha512_init(&containerHash);
-      crypto_hash_sha512_update(&containerHash, magic, MAGIC_BYTES);
       return Codec::ZSTD;
     }
     reject(name, "", "not a Sandstorm package (bad magic number)");
   }
 
   void startArchiveHash(uint64_t maxArchiveBytes) {
-    crypto_hash_sha512_init(&archiveHash);
     hashing = true;
     limit = produced + maxArchiveBytes;
     archiveLimit = maxArchiveBytes;
@@ -70,18 +80,13 @@ public:
       size_t room = kj::min(maxBytes - done, limit - produced + 1);
       kj::ArrayPtr<kj::byte> space(out + done, room);
       bool ended = false;
-      const kj::byte* consumedFrom = pending.begin();
       KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
         ended = decoder->step(pending, space, rawEof);
       })) {
         reject(name, "", kj::str(e->getDescription()));
       }
-      if (codec == Codec::ZSTD) {
-        // Exactly the bytes of the zstd frame, as the decoder consumed them (see finish()).
-        crypto_hash_sha512_update(&containerHash, consumedFrom, pending.begin() - consumedFrom);
-      }
       size_t n = room - space.size();
-      if (hashing) crypto_hash_sha512_update(&archiveHash, out + done, n);
+      if (hashing) archiveHashes->add(kj::ArrayPtr<const kj::byte>(out + done, n));
       done += n;
       produced += n;
       if (produced > limit) {
@@ -130,17 +135,20 @@ public:
   }
 
   kj::Array<kj::byte> containerSha512() {
+    rawHashes->finish();
     auto out = kj::heapArray<kj::byte>(crypto_hash_sha512_BYTES);
     crypto_hash_sha512_final(&containerHash, out.begin());
     return out;
   }
 
   kj::Array<kj::byte> archiveSha512() {
+    archiveHashes->finish();
     auto out = kj::heapArray<kj::byte>(crypto_hash_sha512_BYTES);
     crypto_hash_sha512_final(&archiveHash, out.begin());
     return out;
   }
   kj::Array<kj::byte> fileSha256() {
+    rawHashes->finish();
     auto out = kj::heapArray<kj::byte>(crypto_hash_sha256_BYTES);
     crypto_hash_sha256_final(&fileHash, out.begin());
     return out;
@@ -165,6 +173,33 @@ private:
   uint64_t produced = 0;
   uint64_t limit = limits::MAX_SIGNATURE_BYTES;
   uint64_t archiveLimit = limits::MAX_SIGNATURE_BYTES;
+  // The container hash (our zstd format) covers the file minus its last 64 bytes, the trailer
+  // signature: the magic and exactly the zstd frame the decoder consumed, since finish()
+  // refuses a file with anything else after the frame. The last 64 bytes seen are held back.
+  kj::byte held[crypto_sign_BYTES];
+  size_t heldSize = 0;
+  kj::Own<HashWorker> rawHashes;      // last: destroyed (joined) before the states above
+  kj::Own<HashWorker> archiveHashes;
+
+  void hashContainer(kj::ArrayPtr<const kj::byte> chunk) {
+    size_t total = heldSize + chunk.size();
+    if (total <= sizeof(held)) {
+      memcpy(held + heldSize, chunk.begin(), chunk.size());
+      heldSize = total;
+      return;
+    }
+    size_t emit = total - sizeof(held);
+    size_t fromHeld = kj::min(emit, heldSize);
+    crypto_hash_sha512_update(&containerHash, held, fromHeld);
+    size_t fromChunk = emit - fromHeld;
+    crypto_hash_sha512_update(&containerHash, chunk.begin(), fromChunk);
+    kj::byte next[sizeof(held)];
+    size_t k = heldSize - fromHeld;
+    memcpy(next, held + fromHeld, k);
+    memcpy(next + k, chunk.begin() + fromChunk, chunk.size() - fromChunk);
+    heldSize = k + chunk.size() - fromChunk;
+    memcpy(held, next, heldSize);
+  }
 
   bool refill() {
     if (rawEof) return false;
@@ -174,7 +209,7 @@ private:
       rawEof = true;
       return false;
     }
-    crypto_hash_sha256_update(&fileHash, raw.begin(), n);
+    rawHashes->add(raw.slice(0, n));
     rawTotal += n;
     pending = raw.slice(0, n);
     return true;

@@ -13,7 +13,20 @@ using ss::e2e::DevServer;
 using ss::e2e::run;
 
 namespace {
-int grainProcesses() { return ss::e2e::grainProcesses("/dev-notes-"); }
+
+std::string grainCgroup;  // "/dev-notes-<hash>/": this test's grain only (tests run in parallel)
+
+// The dev server names its grain "dev-<dir name>-<FNV-1a of the grain's storage path>".
+std::string devGrainCgroup(const std::string& dataDir) {
+  uint32_t hash = 2166136261u;
+  for (char c: dataDir + "/notes") hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+  char text[64];
+  snprintf(text, sizeof(text), "/dev-notes-%x\n", hash);
+  return text;
+}
+
+int grainProcesses() { return ss::e2e::grainProcesses(grainCgroup); }
+
 }  // namespace
 
 TEST_CASE("sandstorm dev serves the notes app from a real spk and keeps its data", "[e2e]") {
@@ -28,6 +41,7 @@ TEST_CASE("sandstorm dev serves the notes app from a real spk and keeps its data
   std::string appDir = temp.file("notes").cStr();
   std::string dataDir = temp.file("data").cStr();
   REQUIRE(run({SANDSTORM_BINARY, "spk", "unpack", NOTES_SPK, appDir}) == 0);
+  grainCgroup = devGrainCgroup(dataDir);
 
   {
     DevServer dev(appDir, dataDir, 1);
@@ -35,6 +49,7 @@ TEST_CASE("sandstorm dev serves the notes app from a real spk and keeps its data
     CAPTURE(page);
     REQUIRE(page.find("HTTP/1.1 200") == 0);
     CHECK(page.find("Notes") != std::string::npos);
+    CHECK(grainProcesses() >= 2);  // the bridge and the app, in this grain's cgroup
 
     std::string form = "text=hello+from+the+sandbox";
     auto added = dev.request("POST /add HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
