@@ -924,7 +924,8 @@ function appRow(app) {
           isAdmin ? 'Running grains restart on it when you upgrade.' : 'An administrator can confirm it.'),
         isAdmin ? button('Upgrade now', async () => {
           const ok = await confirmDialog(`Upgrade ${app.title}?`,
-            `${app.title} goes from ${app.marketingVersion || app.version} to ${pending.marketingVersion || pending.version}. Its ${plural(app.grainCount, 'grain')} will run the new version; running ones restart.`, 'Upgrade');
+            `${app.title} goes from ${app.marketingVersion || app.version} to ${pending.marketingVersion || pending.version}. `
+            + (app.grainCount ? `Its ${plural(app.grainCount, 'grain')} will run the new version; running ones restart.` : 'It has no grains yet.'), 'Upgrade');
           if (ok) await run(() => api('POST', `/api/apps/${app.appId}/upgrade`, { packageId: pending.packageId }), `${app.title} upgraded.`);
         }, 'small-button primary') : null) : null),
     el('div', { class: 'item-actions' },

@@ -35,7 +35,13 @@ const SHUTDOWN_TIMEOUT_MS = 15_000;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const uiDir = path.resolve(here, '..', '..', 'shell-ui');
-const [binaryArg, notesSpkArg, chatSpkArg] = process.argv.slice(2);
+let [binaryArg, notesSpkArg, chatSpkArg] = process.argv.slice(2);
+// The older registration passed <sandstorm> <shell-ui-dir> <demo-apps-dir> <extra.spk>: take the
+// demo apps' notes.spk and chat.spk from there, so both forms run the same flow.
+if (process.argv.length === 6 && existsSync(path.join(process.argv[4], 'notes.spk'))) {
+  notesSpkArg = path.join(process.argv[4], 'notes.spk');
+  chatSpkArg = existsSync(path.join(process.argv[4], 'chat.spk')) ? path.join(process.argv[4], 'chat.spk') : undefined;
+}
 if (!binaryArg || !notesSpkArg) {
   console.log('usage: node shell-flow.mjs <sandstorm> <notes.spk> [<chat.spk>]');
   process.exit(1);
