@@ -101,13 +101,23 @@ async function loadSession() {
   }
 }
 
+// A short message at the bottom of the window. It is a popover so that it shows in the top
+// layer, above an open modal dialog (a plain fixed element would sit under the backdrop).
 function toast(message, kind = 'info') {
   const node = $('[data-toast]');
+  const popover = typeof node.showPopover === 'function';
   node.textContent = message;
   node.dataset.kind = kind;
   node.hidden = false;
+  if (popover) {
+    if (node.matches(':popover-open')) node.hidePopover();
+    node.showPopover();  // again: the newest top-layer element is drawn above the others
+  }
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { node.hidden = true; }, kind === 'error' ? 8000 : 4000);
+  toast.timer = setTimeout(() => {
+    if (popover && node.matches(':popover-open')) node.hidePopover();
+    node.hidden = true;
+  }, kind === 'error' ? 8000 : 4000);
 }
 
 function formatTime(seconds) {
@@ -856,7 +866,9 @@ function uploadApp(file, ui) {
     ui.error.hidden = false;
   };
   ui.error.hidden = true;
-  $('[data-toast]').hidden = true;
+  const toastNode = $('[data-toast]');
+  if (typeof toastNode.hidePopover === 'function' && toastNode.matches(':popover-open')) toastNode.hidePopover();
+  toastNode.hidden = true;
   ui.progressRow.hidden = false;
   ui.input.disabled = true;
   ui.zone.classList.add('is-busy');

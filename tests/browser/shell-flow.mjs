@@ -320,6 +320,10 @@ try {
   await page.getByRole('button', { name: 'Share' }).click();
   await page.locator('dialog[open]').getByRole('button', { name: /^Revoke/ }).click();
   await page.getByText('Link revoked', { exact: false }).waitFor();
+  // The toast is in the top layer: above the modal dialog's backdrop, so it can be read.
+  check(await page.evaluate(() => document.querySelector('[data-toast]').matches(':popover-open')), 'messages show above an open dialog');
+  await page.waitForTimeout(300);  // the toast fades in
+  await shot(page, '12a-revoked-in-dialog');
   await page.locator('dialog[open]').getByText('No links yet').waitFor();
   await page.locator('dialog[open]').getByRole('button', { name: 'Close' }).click();
   await vframe.goto(new URL('/', vframe.url()).href);
