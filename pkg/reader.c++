@@ -37,7 +37,8 @@ public:
       hashContainer(chunk);
     });
     archiveHashes = kj::heap<HashWorker>([this](kj::ArrayPtr<const kj::byte> chunk) {
-      crypto_hash_sha512_update(&archiveHash, chunk.begin(), chunk.size());
+      if (blake2b) crypto_generichash_update(&archiveBlake, chunk.begin(), chunk.size());
+      else crypto_hash_sha512_update(&archiveHash, chunk.begin(), chunk.size());
     });
   }
 
@@ -53,12 +54,26 @@ public:
     }
     if (got == MAGIC_BYTES && memcmp(magic, SANDSTORM_XZ_MAGIC, MAGIC_BYTES) == 0) {
       decoder = newDecoder(Codec::XZ);
+      startRawHashes();
       return Codec::XZ;
     }
-    if (got == MAGIC_BYTES && memcmp(magic, SANDSTORM_ZSTD_MAGIC, MAGIC_BYTES) == 0) {
+    bool v1 = got == MAGIC_BYTES && memcmp(magic, SANDSTORM_ZSTD_MAGIC_V1, MAGIC_BYTES) == 0;
+    if (v1 || (got == MAGIC_BYTES && memcmp(magic, SANDSTORM_ZSTD_MAGIC, MAGIC_BYTES) == 0)) {
       decoder = newDecoder(Codec::ZSTD);
       codec = Codec::ZSTD;
+      blake2b = !v1;
+      if (blake2b) {
+        crypto_generichash_init(&containerBlake, nullptr, 0, 64);
+        crypto_generichash_init(&archiveBlake, nullptr, 0, 64);
+      }
+      startRawHashes();
       return Codec::ZSTD;
+    }
+    if (got == MAGIC_BYTES && memcmp(magic, SANDSTORM_ZSTD_MAGIC, MAGIC_BYTES - 1) == 0 &&
+        magic[MAGIC_BYTES - 1] > SANDSTORM_ZSTD_MAGIC[MAGIC_BYTES - 1] &&
+        magic[MAGIC_BYTES - 1] < 16) {  // a plausible future version, not random damage
+      reject(name, "", kj::str("a newer version (", magic[MAGIC_BYTES - 1], ") of our package "
+                               "format than this server reads; update Sandstorm"));
     }
     reject(name, "", "not a Sandstorm package (bad magic number)");
   }
@@ -134,16 +149,24 @@ public:
     return trailer;
   }
 
-  kj::Array<kj::byte> containerSha512() {
+  kj::Array<kj::byte> containerDigest() {
     rawHashes->finish();
     auto out = kj::heapArray<kj::byte>(crypto_hash_sha512_BYTES);
+    if (blake2b) {
+      crypto_generichash_final(&containerBlake, out.begin(), out.size());
+      return out;
+    }
     crypto_hash_sha512_final(&containerHash, out.begin());
     return out;
   }
 
-  kj::Array<kj::byte> archiveSha512() {
+  kj::Array<kj::byte> archiveDigest() {
     archiveHashes->finish();
     auto out = kj::heapArray<kj::byte>(crypto_hash_sha512_BYTES);
+    if (blake2b) {
+      crypto_generichash_final(&archiveBlake, out.begin(), out.size());
+      return out;
+    }
     crypto_hash_sha512_final(&archiveHash, out.begin());
     return out;
   }
@@ -178,6 +201,17 @@ private:
   // refuses a file with anything else after the frame. The last 64 bytes seen are held back.
   kj::byte held[crypto_sign_BYTES];
   size_t heldSize = 0;
+  bool blake2b = false;  // our format v2: BLAKE2b-512 digests (format.h); set before any hashing
+  crypto_generichash_state containerBlake;
+  crypto_generichash_state archiveBlake;
+  // The raw hashes start once the format is known (readMagic): bytes read before then wait here.
+  kj::Vector<kj::byte> early;
+  bool rawStarted = false;
+  void startRawHashes() {
+    rawStarted = true;
+    rawHashes->add(early.asPtr());
+    early.clear();
+  }
   kj::Own<HashWorker> rawHashes;      // last: destroyed (joined) before the states above
   kj::Own<HashWorker> archiveHashes;
 
@@ -190,9 +224,14 @@ private:
     }
     size_t emit = total - sizeof(held);
     size_t fromHeld = kj::min(emit, heldSize);
-    crypto_hash_sha512_update(&containerHash, held, fromHeld);
     size_t fromChunk = emit - fromHeld;
-    crypto_hash_sha512_update(&containerHash, chunk.begin(), fromChunk);
+    if (blake2b) {
+      crypto_generichash_update(&containerBlake, held, fromHeld);
+      crypto_generichash_update(&containerBlake, chunk.begin(), fromChunk);
+    } else {
+      crypto_hash_sha512_update(&containerHash, held, fromHeld);
+      crypto_hash_sha512_update(&containerHash, chunk.begin(), fromChunk);
+    }
     kj::byte next[sizeof(held)];
     size_t k = heldSize - fromHeld;
     memcpy(next, held + fromHeld, k);
@@ -209,7 +248,8 @@ private:
       rawEof = true;
       return false;
     }
-    rawHashes->add(raw.slice(0, n));
+    if (rawStarted) rawHashes->add(raw.slice(0, n));
+    else early.addAll(raw.slice(0, n));
     rawTotal += n;
     pending = raw.slice(0, n);
     return true;
@@ -356,7 +396,7 @@ kj::Own<VerifiedPackage> readPackage(int fd, kj::StringPtr displayName,
   pkg->archiveBytes = in.producedBytes() - beforeArchive;
   auto trailer = in.finish();
 
-  auto hash = in.archiveSha512();
+  auto hash = in.archiveDigest();
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
     auto sig = signature.reader->getRoot<spk::Signature>();
     verifySignature(sig, hash, name);
@@ -365,7 +405,7 @@ kj::Own<VerifiedPackage> readPackage(int fd, kj::StringPtr displayName,
       // zstd frames have encoding slack (the window descriptor, unused table entries): bytes
       // that can change without changing the output. The trailer signs the container itself, so
       // no byte of our format can be altered unnoticed (xz's CRCs already cover its framing).
-      auto containerHash = in.containerSha512();
+      auto containerHash = in.containerDigest();
       if (crypto_sign_verify_detached(trailer.begin(), containerHash.begin(),
                                       containerHash.size(), pkg->publicKey.begin()) != 0) {
         reject(name, "", "container signature does not verify (compressed bytes modified?)");

@@ -81,7 +81,10 @@ void writeSpk(kj::StringPtr path, const KeyPair& key, capnp::MessageBuilder& arc
     kj::OutputStream& a;
     kj::OutputStream& b;
   } out(file, containerHash);
-  out.write(magicFor(options.codec), MAGIC_BYTES);
+  // Version 1 of our format (SHA-512 digests, like Sandstorm's): the writer makes version 2, so
+  // these packages keep the reader's version-1 path tested.
+  out.write(options.codec == Codec::ZSTD ? SANDSTORM_ZSTD_MAGIC_V1 : SANDSTORM_XZ_MAGIC,
+            MAGIC_BYTES);
   {
     CompressingOutputStream compressed(options.codec, out, 3, 1);
     capnp::writeMessage(compressed, sigMessage);

@@ -26,15 +26,17 @@ class HashingOutputStream final: public kj::OutputStream {
   // Passes bytes on (if `inner` is set) while hashing them: SHA-512 for the signature (no inner
   // stream) or SHA-256 of the file for the package ID.
 public:
-  enum Algorithm { SHA256, SHA512 };
+  enum Algorithm { SHA256, SHA512, BLAKE2B };
   HashingOutputStream(Algorithm algorithm, kj::OutputStream* inner)
       : algorithm(algorithm), inner(inner) {
     if (algorithm == SHA256) crypto_hash_sha256_init(&sha256);
+    else if (algorithm == BLAKE2B) crypto_generichash_init(&blake2b, nullptr, 0, 64);
     else crypto_hash_sha512_init(&sha512);
   }
   void write(const void* buffer, size_t size) override {
     auto* bytes = static_cast<const kj::byte*>(buffer);
     if (algorithm == SHA256) crypto_hash_sha256_update(&sha256, bytes, size);
+    else if (algorithm == BLAKE2B) crypto_generichash_update(&blake2b, bytes, size);
     else crypto_hash_sha512_update(&sha512, bytes, size);
     if (inner != nullptr) inner->write(buffer, size);
   }
@@ -42,6 +44,11 @@ public:
     if (algorithm == SHA256) {
       auto out = kj::heapArray<kj::byte>(crypto_hash_sha256_BYTES);
       crypto_hash_sha256_final(&sha256, out.begin());
+      return out;
+    }
+    if (algorithm == BLAKE2B) {
+      auto out = kj::heapArray<kj::byte>(64);
+      crypto_generichash_final(&blake2b, out.begin(), out.size());
       return out;
     }
     auto out = kj::heapArray<kj::byte>(crypto_hash_sha512_BYTES);
@@ -54,6 +61,7 @@ private:
   kj::OutputStream* inner;
   crypto_hash_sha256_state sha256;
   crypto_hash_sha512_state sha512;
+  crypto_generichash_state blake2b;
 };
 
 capnp::Orphan<capnp::Data> readHostFile(capnp::Orphanage orphanage, kj::StringPtr path) {
@@ -139,7 +147,10 @@ WriteResult writePackage(const PackageTree& tree, const KeyPair& key, kj::String
   buildDirectory(tree.root(), archive.initFiles(tree.root().children.size()),
                  archiveMessage.getOrphanage(), 0, "");
 
-  HashingOutputStream archiveHash(HashingOutputStream::SHA512, nullptr);
+  // Our format (version 2) signs BLAKE2b-512 digests; Sandstorm's signs SHA-512 (format.h).
+  HashingOutputStream archiveHash(options.codec == Codec::ZSTD ? HashingOutputStream::BLAKE2B
+                                                               : HashingOutputStream::SHA512,
+                                  nullptr);
   capnp::writeMessage(archiveHash, archiveMessage);
 
   capnp::MallocMessageBuilder signatureMessage;
@@ -163,7 +174,7 @@ WriteResult writePackage(const PackageTree& tree, const KeyPair& key, kj::String
   kj::BufferedOutputStreamWrapper buffered(fileStream);
   HashingOutputStream fileHash(HashingOutputStream::SHA256, &buffered);
   // Our zstd format ends with a detached signature over everything before it (format.h).
-  HashingOutputStream containerHash(HashingOutputStream::SHA512, &fileHash);
+  HashingOutputStream containerHash(HashingOutputStream::BLAKE2B, &fileHash);
   containerHash.write(magicFor(options.codec), MAGIC_BYTES);
   int level = options.level >= 0 ? options.level : (options.codec == Codec::XZ ? 6 : 12);
   CompressingOutputStream compressed(options.codec, containerHash, level, options.threads);
