@@ -51,9 +51,15 @@ Apps::Apps(sqlite3* db, reactor::Reactor& reactor, kj::StringPtr dataDir)
   }
 }
 
-Apps::Installed Apps::installFile(kj::StringPtr spkPath, int64_t userId) {
+Apps::Installed Apps::installFile(kj::StringPtr spkPath, int64_t userId,
+                                 kj::StringPtr displayName) {
   kj::Own<pkg::VerifiedPackage> verified;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { verified = pkg::readPackage(spkPath); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    int fd;
+    KJ_SYSCALL(fd = open(spkPath.cStr(), O_RDONLY | O_CLOEXEC), spkPath);
+    AutoCloseFd file(fd);
+    verified = pkg::readPackage(fd, displayName == nullptr ? spkPath : displayName);
+  })) {
     throw ApiError(400, kj::str("this package was refused: ", e->getDescription()));
   }
   auto& p = *verified;
@@ -225,7 +231,7 @@ void Apps::upload(ApiContext& context) {
     KJ_SYSCALL(fsync(file.get()));
     file = nullptr;
     try {
-      auto installed = installFile(path, userId);
+      auto installed = installFile(path, userId, "the uploaded file");
       kj::StringPtr result = installed.result == InstallResult::INSTALLED ? "installed"
           : installed.result == InstallResult::ALREADY_INSTALLED ? "already-installed"
           : "upgrade-pending";

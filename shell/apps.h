@@ -34,7 +34,8 @@ public:
     InstallResult result;
     kj::String appId;
   };
-  Installed installFile(kj::StringPtr spkPath, int64_t userId);
+  Installed installFile(kj::StringPtr spkPath, int64_t userId,
+                        kj::StringPtr displayName = nullptr);
   // Verifies and installs a package file; ApiError (400/409) with the reason when refused.
 
   void installDemoApps(kj::StringPtr directory);

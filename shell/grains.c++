@@ -326,18 +326,23 @@ bool Grains::handleApi(ApiContext& context) {
     context.respondJson(200, openJson(opened, title, "owner"));
     return true;
   }
+  // Grain sessions belong to whoever opened them: an account, or (account 0) a visitor who
+  // opened an anonymous sharing link. The session id is the capability; it is only ever given to
+  // the browser that opened the session.
   if (context.route("POST", {"grain-sessions", "*", "heartbeat"})) {
-    auto& user = context.requireUser();
+    int64_t account = 0;
+    KJ_IF_MAYBE(user, context.user()) account = user->id;
     auto& o = KJ_ASSERT_NONNULL(origins);
-    if (!o.heartbeat(context.arg(0), user.id)) {
+    if (!o.heartbeat(context.arg(0), account)) {
       throw ApiError(410, kj::str("this grain session has ended; open the grain again"));
     }
     context.respondNoContent();
     return true;
   }
   if (context.route("DELETE", {"grain-sessions", "*"})) {
-    auto& user = context.requireUser();
-    KJ_ASSERT_NONNULL(origins).end(context.arg(0), user.id);
+    int64_t account = 0;
+    KJ_IF_MAYBE(user, context.user()) account = user->id;
+    KJ_ASSERT_NONNULL(origins).end(context.arg(0), account);
     context.respondNoContent();
     return true;
   }

@@ -243,6 +243,7 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   CAPTURE(refused.body);
   CHECK(refused.status == 400);
   CHECK(jsonField(refused.body, "error").size() > 10);
+  CHECK(refused.body.find("/uploads/") == std::string::npos);  // no server paths in messages
 
   // --- a grain, opened on its own origin ---
   auto created = server.api("POST", "/api/grains",
@@ -301,6 +302,12 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   CAPTURE(viewerOpen.body);
   REQUIRE(viewerOpen.status == 200);
   auto viewer = startGrainSession(jsonField(viewerOpen.body, "url"));
+  // The visitor's page keeps its session alive without an account...
+  auto viewerSession = jsonField(viewerOpen.body, "sessionId");
+  CHECK(anonymousApi("POST", "/api/grain-sessions/" + viewerSession + "/heartbeat").status == 204);
+  // ...but an account cannot keep (or end) somebody else's session.
+  CHECK(server.api("POST", "/api/grain-sessions/" + viewerSession + "/heartbeat", "{}").status ==
+        410);
   auto seen = grainRequest(viewer.port, "GET", "/echo", viewer.cookie);
   CHECK(seen.status == 200);
   // Sandstorm's spelling for visitors without an account.
