@@ -30,12 +30,23 @@ public:
   bool handleApi(ApiContext& context) override;
 
 private:
+  void logIn(ApiContext& context, int64_t userId);
+  void handleLogin(ApiContext& context);
+  kj::Maybe<uint64_t> lockedForMs(kj::StringPtr key, uint64_t nowMs);
+  void recordFailure(kj::StringPtr key, uint64_t nowMs);
+  bool verifyPassword(kj::Maybe<kj::StringPtr> storedHash, kj::StringPtr password);
+
   sqlite3* db;
   struct Attempts {
     uint32_t failures = 0;
-    int64_t windowStart = 0;
+    uint64_t windowStartMs = 0;  // monotonic: wall-clock jumps neither lock out nor unlock
   };
-  kj::HashMap<kj::String, Attempts> loginAttempts;  // per user name and per client address
+  kj::HashMap<kj::String, Attempts> loginAttempts;
+  // Failed logins per window, keyed "name:<name, lower case>" and "addr:<client address>".
+  uint64_t lastPruneMs = 0;
+  kj::String dummyHash;
+  // A password hash verified against when the name does not exist, so that a login's timing
+  // does not tell which names exist. Made on first need (it costs one argon2id hash).
 };
 
 }  // namespace ss::shell

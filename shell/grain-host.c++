@@ -77,11 +77,23 @@ public:
   // `fromCallback`: we may be inside one of the grain's own promise continuations, so its state
   // is destroyed on a later turn; the host's destructor tears down synchronously instead.
   bool isRunning() const { return running != nullptr; }
-  GrainStatus status() const {
+  GrainStatus status() {
     GrainStatus result;
     result.running = running != nullptr;
     result.starts = starts;
     result.lastExit = kj::heapString(lastExit);
+    result.oomKills = oomKills;
+    result.pidsMaxHits = pidsMaxHits;
+    KJ_IF_MAYBE(run, running) {
+      KJ_IF_MAYBE(cgroup, (*run)->process->cgroup()) {
+        auto usage = cgroup->usage();
+        auto events = cgroup->events();
+        result.memoryBytes = usage.memoryBytes;
+        result.cpuUsec = usage.cpuUsec;
+        result.oomKills += events.oomKills;
+        result.pidsMaxHits += events.pidsMaxHits;
+      }
+    }
     return result;
   }
   void release();
@@ -119,6 +131,8 @@ private:
   unsigned recentCrashes = 0;
   MonoMs nextStartAllowed = 0;
   kj::String lastExit;
+  uint64_t oomKills = 0;     // of runs that ended (the running one's are read live)
+  uint64_t pidsMaxHits = 0;
 };
 
 class GrainHost::Grain::LeaseImpl final: public GrainHost::Lease {
@@ -253,6 +267,8 @@ void GrainHost::Grain::onExit() {
   idle.disarm();
   KJ_IF_MAYBE(status, run->process->tryWait()) {
     lastExit = status->describe();
+    oomKills += status->events.oomKills;
+    pidsMaxHits += status->events.pidsMaxHits;
   } else {
     lastExit = kj::str("exited");
   }

@@ -41,6 +41,10 @@ struct GrainStatus {
   bool running = false;
   uint64_t starts = 0;
   kj::String lastExit;   // "exited with status 1", "killed by signal 9: out of memory ..."
+  uint64_t memoryBytes = 0;  // now, from its cgroup (0 when stopped)
+  uint64_t cpuUsec = 0;      // this run's CPU time so far
+  uint64_t oomKills = 0;     // since the daemon started: processes the kernel OOM-killed
+  uint64_t pidsMaxHits = 0;  // since the daemon started: forks refused by the process limit
 };
 
 class GrainHost final: public kj::TaskSet::ErrorHandler {

@@ -365,6 +365,10 @@ bool Grains::handleApi(ApiContext& context) {
         .field("starts", int64_t(status.starts))
         .field("lastExit", status.lastExit)
         .field("diskBytes", int64_t(diskUsage(kj::str(grainDir(id), "/var"))))
+        .field("memoryBytes", int64_t(status.memoryBytes))
+        .field("cpuSeconds", int64_t(status.cpuUsec / 1'000'000))
+        .field("oomKills", int64_t(status.oomKills))
+        .field("processLimitHits", int64_t(status.pidsMaxHits))
         .endObject();
     context.respondJson(200, w.finish());
     return true;

@@ -354,6 +354,12 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   auto page = grainRequest(second.port, "GET", "/", second.cookie);
   CHECK(page.status == 200);
   CHECK(page.body.find("Notes") != std::string::npos);
+  // Usage of the running grain comes from its cgroup.
+  auto usage = server.api("GET", "/api/grains/" + jsonField(notes.body, "id") + "/usage");
+  CAPTURE(usage.body);
+  CHECK(jsonField(usage.body, "running") == "true");
+  CHECK(std::stoll(jsonField(usage.body, "memoryBytes")) > 100 * 1024);
+  CHECK(jsonField(usage.body, "oomKills") == "0");
   // The echo grain's old session cookie does not open the notes grain.
   CHECK(grainRequest(owner.port, "GET", "/", owner.cookie).status == 403);
 
