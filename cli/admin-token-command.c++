@@ -67,8 +67,8 @@ private:
                "an administrator account exists already: log in, or ask an administrator for an "
                "invite link");
     auto token = accounts.createAdminToken();
-    printf("Open http://127.0.0.1:%s/#/setup/%s to create the administrator account "
-           "(valid 24 hours).\n", port.cStr(), token.cStr());
+    printf("Open http://127.0.0.1:%s/#/setup/%s to create the first administrator account\n",
+           port.cStr(), token.cStr());
     fflush(stdout);  // context.exit() does not flush stdio
   }
 
