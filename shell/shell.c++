@@ -1,5 +1,7 @@
 #include "shell/shell.h"
 
+#include <sodium.h>
+
 #include <kj/debug.h>
 
 #include "base/log.h"
@@ -82,8 +84,9 @@ void Shell::handleApi(http::Exchange& exchange) {
       KJ_IF_MAYBE(problem, crossSiteProblem(context)) throw ApiError(403, kj::str(*problem));
       KJ_IF_MAYBE(user, context.user()) {
         auto* token = exchange.request().find("X-CSRF-Token");
-        if (token == nullptr ||
-            token->value != std::string_view(user->csrf.begin(), user->csrf.size())) {
+        // Constant time: the comparison must not tell how much of a guess was right.
+        if (token == nullptr || token->value.size() != user->csrf.size() ||
+            sodium_memcmp(token->value.data(), user->csrf.begin(), user->csrf.size()) != 0) {
           throw ApiError(403, kj::str("missing or stale CSRF token: reload the page"));
         }
       }

@@ -245,6 +245,29 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   CHECK(jsonField(refused.body, "error").size() > 10);
   CHECK(refused.body.find("/uploads/") == std::string::npos);  // no server paths in messages
 
+  // --- upgrades: same key and newer only, confirmed; older never replaces ---
+  {
+    auto v2 = server.api("POST", "/api/apps", readFileText(GRAIN_TEST_V2_SPK), "",
+                         "application/octet-stream");
+    CAPTURE(v2.body);
+    REQUIRE(v2.status == 200);
+    CHECK(jsonField(v2.body, "result") == "upgrade-pending");
+    CHECK(jsonField(v2.body, "appId") == appId);  // the same app: same key
+    CHECK(jsonField(v2.body, "version") == "1");   // still the installed version until confirmed
+    auto pendingPackage = jsonField(v2.body.substr(v2.body.find("pendingUpgrade")), "packageId");
+    CHECK(server.api("POST", "/api/apps/" + appId + "/upgrade",
+                     "{\"packageId\":\"0000\"}").status == 409);
+    auto confirmed = server.api("POST", "/api/apps/" + appId + "/upgrade",
+                                "{\"packageId\":\"" + pendingPackage + "\"}");
+    CAPTURE(confirmed.body);
+    CHECK(confirmed.status == 200);
+    CHECK(jsonField(confirmed.body, "version") == "2");
+    auto older = server.api("POST", "/api/apps", spk, "", "application/octet-stream");
+    CAPTURE(older.body);
+    CHECK(older.status == 409);
+    CHECK(jsonField(older.body, "error").find("not newer") != std::string::npos);
+  }
+
   // --- a grain, opened on its own origin ---
   auto created = server.api("POST", "/api/grains",
                             "{\"appId\":\"" + appId + "\",\"actionIndex\":0,\"title\":\"Echo\"}");
