@@ -96,6 +96,9 @@ public:
                           "Directory of the web UI (default: the installed or source shell-ui/).")
         .addOptionWithArg({"grain-ports"}, KJ_BIND_METHOD(*this, setGrainPorts), "<first>-<last>",
                           "Ports for grain origins, one per open grain (default 7000-7099).")
+        .addOptionWithArg({"wildcard-host"}, KJ_BIND_METHOD(*this, setWildcard), "<*.domain>",
+                          "Serve grains at https://grain-<port>.<domain>/ through a TLS proxy "
+                          "(docs/nginx-example.conf) instead of http://<host>:<port>/.")
         .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, setIdle), "<seconds>",
                           "Stop a grain after this long without requests (default 120).")
         .addOptionWithArg({"demo-apps"}, KJ_BIND_METHOD(*this, setDemoApps), "<dir>",
@@ -133,6 +136,14 @@ private:
     }
     origins.firstPort = static_cast<uint16_t>(first);
     origins.portCount = static_cast<uint16_t>(last - first + 1);
+    return true;
+  }
+  kj::MainBuilder::Validity setWildcard(kj::StringPtr value) {
+    if (!value.startsWith("*.") || value.size() < 4 || value.findFirst('/') != nullptr ||
+        value.findFirst(':') != nullptr) {
+      return "--wildcard-host must look like *.example.com";
+    }
+    origins.wildcardHost = kj::heapString(value);
     return true;
   }
   kj::MainBuilder::Validity setIdle(kj::StringPtr value) {

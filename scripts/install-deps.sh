@@ -24,7 +24,7 @@ PACKAGES=(
   # benchmarks: the sandbox comparison
   bubblewrap
   # benchmarks (perf/run)
-  wrk nginx-light
+  wrk nginx-light openssl
   # demo app (apps/static-site): busybox httpd
   busybox-static
 )

@@ -260,7 +260,20 @@ GrainOrigins::Opened GrainOrigins::open(kj::StringPtr grainId, GrainIdentity ide
   session->port = port.number;
   session->identity = kj::mv(identity);
   session->shellOrigin = kj::heapString(shellOrigin);
-  session->basePath = kj::str("http://", hostName, ":", port.number);
+  if (options.wildcardHost.size() > 0) {
+    // One host name per grain port under the wildcard, reached through the TLS proxy.
+    // The proxy's port, if the shell is reached on a non-default one, applies to grains too.
+    kj::StringPtr proxyPort = "";
+    kj::StringPtr authority = shellOrigin;
+    KJ_IF_MAYBE(scheme, authority.findFirst('/')) authority = authority.slice(*scheme + 2);
+    if (!authority.startsWith("[")) {
+      KJ_IF_MAYBE(colon, authority.findLast(':')) proxyPort = authority.slice(*colon);
+    }
+    session->basePath = kj::str("https://grain-", port.number, options.wildcardHost.slice(1),
+                                proxyPort);
+  } else {
+    session->basePath = kj::str("http://", hostName, ":", port.number);
+  }
   session->lastSeen = reactor.now();
   session->tabId = kj::heapArray<kj::byte>(16);
   randombytes_buf(session->tabId.begin(), session->tabId.size());
@@ -361,7 +374,8 @@ void GrainOrigins::startSession(Port& port, http::Exchange& exchange) {
   session.lastSeen = reactor.now();
   auto location = safePath(queryParam(target, "path"));
   auto cookie = kj::str("sandstorm-grain-", port.number, "=", session.cookieToken,
-                        "; Path=/; HttpOnly; SameSite=Lax");
+                        "; Path=/; HttpOnly; SameSite=Lax",
+                        options.wildcardHost.size() > 0 ? "; Secure" : "");
   kj::Vector<http::HeaderOut> headers;
   headers.add(http::HeaderOut{"Location", std::string_view(location.begin(), location.size())});
   headers.add(http::HeaderOut{"Set-Cookie", std::string_view(cookie.begin(), cookie.size())});

@@ -43,6 +43,9 @@ struct OriginsOptions {
   uint16_t firstPort = 7000;
   uint16_t portCount = 100;
   uint64_t sessionTtlMs = 60'000;  // without a heartbeat or request for this long, it ends
+  kj::String wildcardHost;
+  // "*.example.com": behind a TLS proxy (docs/nginx-example.conf), grains are served at
+  // https://grain-<port>.example.com/ instead of http://<shell host>:<port>/. Empty: ports mode.
 };
 
 class GrainOrigins {
