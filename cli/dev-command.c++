@@ -20,7 +20,10 @@
 #include "reactor/reactor.h"
 #include "reactor/signals.h"
 #include "rpc/package.capnp.h"
+#include "pkg/keyring.h"
+#include "pkg/pkgdef.h"
 #include "pkg/reader.h"
+#include "pkg/writer.h"
 #include "pkg/unpack.h"
 #include "shell/data-dir.h"
 #include "shell/grain-gateway.h"
@@ -56,8 +59,9 @@ struct AppCommand {
 
 AppCommand readManifest(kj::StringPtr packageDir, bool firstRun) {
   auto path = kj::str(packageDir, "/sandstorm-manifest");
-  KJ_REQUIRE(exists(path), "not an app package directory: it has no sandstorm-manifest "
-             "(unpack a .spk with `sandstorm spk unpack`, or point at the package root)", path);
+  KJ_REQUIRE(exists(path), "not an app directory: it has neither sandstorm-pkgdef.capnp (an "
+             "app's source, packed for you) nor sandstorm-manifest (an unpacked package); for "
+             "the demo apps run `sandstorm dev build/apps/<name>.spk`", path);
   auto bytes = readFile(path);
   KJ_REQUIRE(bytes.size() % sizeof(capnp::word) == 0, "sandstorm-manifest is truncated", path);
   auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
@@ -179,6 +183,33 @@ private:
     kj::String baseName;
     struct stat st;
     KJ_SYSCALL(stat(packageDir.cStr(), &st), packageDir);
+    auto pkgdefPath = kj::str(packageDir, "/sandstorm-pkgdef.capnp");
+    if (S_ISDIR(st.st_mode) && !exists(kj::str(packageDir, "/sandstorm-manifest")) &&
+        exists(pkgdefPath)) {
+      // An app's source directory, as for Sandstorm's `spk dev`: pack it (fast compression)
+      // into the data directory and run that. Signed with the pkgdef's key if the keyring has
+      // it, else with a throwaway key: a dev build need not be publishable.
+      kj::StringPtr dirName = packageDir;
+      KJ_IF_MAYBE(slash, dirName.findLast('/')) dirName = dirName.slice(*slash + 1);
+      makeDirectories(root, 0711);  // grains must traverse it to their storage and packages
+      auto spkDir = kj::str(root, "/dev-builds");
+      makeDirectories(spkDir, 0700);
+      auto spkPath = kj::str(spkDir, "/", dirName, ".spk");
+      printf("Packing %s ...\n", pkgdefPath.cStr());
+      fflush(stdout);
+      auto pkgdef = pkg::loadPackageDefinition(pkgdefPath, {});
+      auto key = pkg::findKey(pkg::defaultKeyringPath(), pkgdef.def.getId());
+      pkg::WriteOptions options;
+      options.level = 1;
+      auto tree = pkg::buildPackageTree(pkgdef);
+      KJ_IF_MAYBE(k, key) {
+        pkg::writePackage(tree, *k, spkPath, options);
+      } else {
+        pkg::writePackage(tree, pkg::generateKeyPair(), spkPath, options);
+      }
+      packageDir = kj::mv(spkPath);
+      KJ_SYSCALL(stat(packageDir.cStr(), &st), packageDir);
+    }
     if (S_ISREG(st.st_mode)) {
       // A .spk: verified, then unpacked once into <data>/packages/<package-id>/ (the id is the
       // file's hash, so a rebuilt package gets a fresh directory and an unchanged one is reused).
