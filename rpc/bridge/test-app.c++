@@ -4,6 +4,7 @@
 // "the app" behind the bridge in bridge-test.c++. Routes:
 //   /echo...            200, body = method, target, every header, the request body
 //   /upload             200, body = "<sha256 hex> <length>" of the request body (streamed)
+//   /sink               200, body = the request body's length (discarded as it arrives)
 //   /download?size=N    Content-Length N of the test pattern (default 200 MiB)
 //   /chunked?size=N     the test pattern, chunked in irregular chunk sizes
 //   /close?size=N       the test pattern, close-delimited (no length, Connection: close)
@@ -257,6 +258,15 @@ bool serveOne(Conn& c, int id) {
                  "\r\n\r\n";
     c.write(head(200, "OK", extra, id));
     if (r.method != "HEAD") c.write(out);
+    return true;
+  }
+  if (starts("/sink")) {
+    // Discards the body (benchmarks: the app's own cost should be close to nothing).
+    uint64_t total = 0;
+    if (!readBody(c, r, [&](const char*, size_t n) { total += n; })) return false;
+    std::string out = std::to_string(total);
+    c.write(head(200, "OK", "Content-Length: " + std::to_string(out.size()) + "\r\n\r\n", id) +
+            out);
     return true;
   }
   if (starts("/upload")) {
