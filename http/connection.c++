@@ -44,7 +44,7 @@ struct Connection::Active {
   // input buffer can keep filling while the request is answered.
   kj::Array<char> head;
   kj::Array<char> body;
-  Request request;
+  kj::Own<Request> request = kj::heap<Request>();  // 3+ KiB: freed once a tunnel starts
   kj::Own<Exchange> exchange;
   kj::Maybe<kj::Promise<void>> work;       // deferred handler work
 
@@ -354,9 +354,9 @@ Connection::Active& Connection::activate(Exchange& exchange) {
   a->head = kj::heapArray<char>(input.data(), headBytes);
   auto body = exchange.requestBody;
   a->body = kj::heapArray<char>(body.data(), body.size());
-  HeadResult again = parseHead(std::string_view(a->head.begin(), a->head.size()), a->request);
+  HeadResult again = parseHead(std::string_view(a->head.begin(), a->head.size()), *a->request);
   KJ_ASSERT(again.kind == HeadResult::COMPLETE);
-  exchange.req = &a->request;
+  exchange.req = a->request.get();
   exchange.requestBody = std::string_view(a->body.begin(), a->body.size());
   auto& result = *a;
   active = kj::mv(a);
@@ -510,7 +510,7 @@ void Connection::queuePipeResponse(uint16_t status, const HeaderOut* headers, si
     KJ_FAIL_REQUIRE("respondWithPipe() needs a request dispatched as asynchronous; call defer()");
   }
   auto& a = *KJ_ASSERT_NONNULL(active);
-  bool headOnly = a.request.isHead() || statusHasNoBody(status);
+  bool headOnly = a.request->isHead() || statusHasNoBody(status);
   if (length < 0 && !headOnly) closeAfterResponse = true;  // close-delimited body
   appendResponseHead(out, context.date, status, headers, count, extra, length,
                      closeAfterResponse, http10);
@@ -542,6 +542,14 @@ void Connection::startTunnel() {
   auto& a = *KJ_ASSERT_NONNULL(active);
   if (a.tunnelPumps != nullptr) return;
   if (recvOp.inFlight() || waitingForBuffers) return;  // resumed from onRecv when it ends
+  // A long-lived tunnel keeps nothing of its request: the handler has answered (101) and its
+  // work is done, so the 3+ KiB parsed head goes (idle WebSockets stay small).
+  static const Request NO_REQUEST;
+  a.exchange->req = &NO_REQUEST;
+  a.exchange->requestBody = {};
+  a.request = nullptr;
+  a.head = nullptr;
+  a.body = nullptr;
   // Bytes the client sent right after its handshake (already read) go first.
   std::string early = kj::mv(input);
   input = std::string();
