@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <capnp/message.h>
@@ -73,6 +74,14 @@ int run(int argc, char* argv[]) {
     KJ_SYSCALL(prctl(PR_SET_CHILD_SUBREAPER, 1));
   }
   AppProcess::captureSignals();
+  // Each open WebSocket or streamed body costs us three descriptors (the app's socket and two
+  // pipe ends): take the whole hard limit the sandbox grants, not the conservative soft one.
+  // The app inherits it; it can only hit it with as many connections as it has clients.
+  struct rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &files) != 0) KJ_LOG(WARNING, "cannot raise RLIMIT_NOFILE");
+  }
   auto io = kj::setupAsyncIo();
   auto& timer = io.provider->getTimer();
   auto config = BridgeConfigFile::load(configPath);
