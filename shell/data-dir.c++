@@ -92,6 +92,15 @@ const char* const MIGRATIONS[] = {
     "  grain_id TEXT NOT NULL,"
     "  assigned_at INTEGER NOT NULL);"
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+
+    // 3: grains shared with an account: opening a sharing link while logged in adds the grain
+    // to that person's list, with the link's role (revoking the link removes it).
+    "CREATE TABLE grain_access ("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  grain_id TEXT NOT NULL REFERENCES grains(id) ON DELETE CASCADE,"
+    "  share_id INTEGER NOT NULL REFERENCES shares(id) ON DELETE CASCADE,"
+    "  added_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, grain_id));",
 };
 
 }  // namespace

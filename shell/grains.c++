@@ -178,7 +178,7 @@ void Grains::requireOwner(const User& user, kj::StringPtr grainId) {
   if (!s.next() || s.integer(0) != user.id) throw ApiError(404, kj::str("no such grain"));
 }
 
-kj::String Grains::grainJson(kj::StringPtr grainId) {
+kj::String Grains::grainJson(kj::StringPtr grainId, bool owner) {
   Statement s(db,
               "SELECT g.id, g.title, g.app_id, p.title, g.created_at, g.last_opened_at, "
               "g.trashed_at, g.owner_id FROM grains g JOIN packages p "
@@ -195,7 +195,7 @@ kj::String Grains::grainJson(kj::StringPtr grainId) {
   if (s.isNull(6)) w.nullField("trashedAt"); else w.field("trashedAt", s.integer(6));
   w.field("sizeBytes", int64_t(diskUsage(kj::str(grainDir(grainId), "/var"))))
       .field("running", host.status(grainId).running)
-      .field("owner", true)
+      .field("owner", owner)
       .endObject();
   return w.finish();
 }
@@ -239,6 +239,14 @@ bool Grains::handleApi(ApiContext& context) {
     JsonWriter w;
     w.beginArray();
     while (s.next()) w.raw(grainJson(s.text(0)));
+    if (!trash) {
+      // Grains others shared with this account (through a link it opened), while the link lives.
+      Statement shared(db, "SELECT g.id FROM grain_access a JOIN grains g ON g.id = a.grain_id "
+                           "JOIN shares s ON s.id = a.share_id WHERE a.user_id = ? AND "
+                           "s.revoked_at IS NULL AND g.trashed_at IS NULL "
+                           "ORDER BY a.added_at DESC", {user.id});
+      while (shared.next()) w.raw(grainJson(shared.text(0), false));
+    }
     w.endArray();
     context.respondJson(200, w.finish());
     return true;
@@ -311,7 +319,21 @@ bool Grains::handleApi(ApiContext& context) {
   if (context.route("POST", {"grains", "*", "open"})) {
     auto& user = context.requireUser();
     auto id = kj::heapString(context.arg(0));
-    requireOwner(user, id);
+    if (sqlInteger(db, "SELECT owner_id FROM grains WHERE id = ?", {id}, -1) != user.id) {
+      // Shared with this account: open it with the role of the link it came through.
+      Statement a(db, "SELECT s.id, s.role FROM grain_access a JOIN shares s ON s.id = a.share_id "
+                      "JOIN grains g ON g.id = a.grain_id WHERE a.user_id = ? AND a.grain_id = ? "
+                      "AND s.revoked_at IS NULL AND g.trashed_at IS NULL", {user.id, id});
+      if (!a.next()) throw ApiError(404, kj::str("no such grain"));
+      auto identity = identityFor(user, id, uint32_t(a.integer(1)), a.integer(0));
+      auto role = kj::heapString(identity.role);
+      auto opened = KJ_ASSERT_NONNULL(origins).open(id, kj::mv(identity), context.hostName(),
+                                                    context.shellOrigin());
+      Statement t(db, "SELECT title FROM grains WHERE id = ?", {id});
+      t.next();
+      context.respondJson(200, openJson(opened, t.text(0), role));
+      return true;
+    }
     if (sqlInteger(db, "SELECT trashed_at IS NOT NULL FROM grains WHERE id = ?", {id}) != 0) {
       throw ApiError(409, kj::str("this grain is in the trash; restore it to open it"));
     }

@@ -38,7 +38,7 @@ public:
 
   bool handleApi(ApiContext& context) override;
 
-  kj::String grainJson(kj::StringPtr grainId);
+  kj::String grainJson(kj::StringPtr grainId, bool owner = true);
   kj::String grainDir(kj::StringPtr grainId) { return kj::str(grainsDir, "/", grainId); }
 
 private:

@@ -153,6 +153,13 @@ bool Sharing::handleApi(ApiContext& context) {
     if (user == nullptr && !share.anonymous) {
       throw ApiError(401, kj::str("log in to open this shared grain"));
     }
+    KJ_IF_MAYBE(u, user) {
+      if (sqlInteger(db, "SELECT owner_id FROM grains WHERE id = ?", {share.grainId}) != u->id) {
+        // Logged in: the grain joins this person's list, with this link's role.
+        sqlExec(db, "INSERT OR REPLACE INTO grain_access (user_id, grain_id, share_id, added_at) "
+                    "VALUES (?, ?, ?, ?)", {u->id, share.grainId, share.id, unixNow()});
+      }
+    }
     auto identity = grains.identityFor(user, share.grainId, share.role, share.id);
     auto role = kj::heapString(identity.role);
     auto opened = origins.open(share.grainId, kj::mv(identity), context.hostName(),

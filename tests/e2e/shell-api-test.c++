@@ -340,6 +340,37 @@ TEST_CASE("shell API: setup, CSRF, apps, grains, origins, sharing, trash, port r
   // The owner's session on the same origin still writes.
   CHECK(grainRequest(owner.port, "POST", "/echo", owner.cookie, "x").status == 200);
 
+  // --- a link opened by another account puts the grain in that person's list ---
+  {
+    auto invite = server.api("POST", "/api/invites", "{}");
+    REQUIRE(invite.status == 201);
+    auto savedCookie = server.cookie, savedCsrf = server.csrf;
+    server.cookie = "";
+    server.csrf = "";
+    auto signup = server.api("POST", "/api/signup",
+                             "{\"invite\":\"" + jsonField(invite.body, "token") +
+                             "\",\"name\":\"bob\",\"password\":\"bob's long password\"}");
+    CAPTURE(signup.body);
+    REQUIRE(signup.status == 200);
+    auto bobCookie = signup.header("Set-Cookie");
+    server.cookie = bobCookie.substr(0, bobCookie.find(';'));
+    server.csrf = jsonField(server.api("GET", "/api/session").body, "csrf");
+    CHECK(server.api("GET", "/api/grains").body.find(grainId) == std::string::npos);
+    CHECK(server.api("POST", "/api/grains/" + grainId + "/open", "{}").status == 404);
+    CHECK(server.api("POST", "/api/shares/" + token + "/open", "{}").status == 200);
+    auto bobs = server.api("GET", "/api/grains");
+    CAPTURE(bobs.body);
+    CHECK(bobs.body.find(grainId) != std::string::npos);
+    CHECK(bobs.body.find("\"owner\":false") != std::string::npos);
+    auto reopened = server.api("POST", "/api/grains/" + grainId + "/open", "{}");
+    CHECK(reopened.status == 200);
+    CHECK(jsonField(reopened.body, "role") == "can view");
+    CHECK(server.api("PATCH", "/api/grains/" + grainId, "{\"title\":\"mine now\"}").status ==
+          404);  // a share never makes you the owner
+    server.cookie = savedCookie;
+    server.csrf = savedCsrf;
+  }
+
   // --- revoking ends the link and its open sessions at once ---
   CHECK(server.api("DELETE", "/api/shares/" + shareId).status == 204);
   CHECK(grainRequest(viewer.port, "GET", "/echo", viewer.cookie).status == 403);
