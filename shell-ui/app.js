@@ -470,6 +470,7 @@ async function viewGrains(seq, trash) {
         : el('a', { class: 'link-button', href: '#/grains/trash' }, 'Trash', trashCount ? el('span', { class: 'count', text: String(trashCount) }) : null)),
     trash ? el('p', { class: 'muted page-lead', text: `Grains here are deleted for good ${TRASH_DAYS} days after you trash them.` }) : null,
     create,
+    trash ? null : restoreControl(),
     el('section', { class: 'panel', 'aria-label': trash ? 'Grains in the trash' : 'Grains' }, list));
 }
 
@@ -505,6 +506,43 @@ function grainRow(g, trash) {
 async function renameGrain(g) {
   const name = await promptDialog('Rename grain', 'Name', g.title, 'Rename');
   if (name && name !== g.title) await run(() => api('PATCH', `/api/grains/${g.id}`, { title: name }), 'Renamed.');
+}
+
+// "Restore from a backup": a file from a grain's "Download backup" becomes a new grain.
+function restoreControl() {
+  const input = el('input', { type: 'file', accept: '.zst,application/zstd', class: 'visually-hidden', id: 'backup-file' });
+  const status = el('span', { class: 'muted small', role: 'status' });
+  input.addEventListener('change', () => {
+    const file = input.files[0];
+    if (!file) return;
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/api/grains/restore');
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.setRequestHeader('X-CSRF-Token', state.session?.csrf || '');
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) status.textContent = `Uploading… ${Math.round((e.loaded / e.total) * 100)} %`;
+    };
+    xhr.onload = () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+      input.value = '';
+      if (xhr.status === 201 && data?.grain) {
+        status.textContent = '';
+        toast(`Restored as "${data.grain.title}".`);
+        location.hash = `#/grain/${data.grain.id}`;
+      } else {
+        status.textContent = '';
+        toast((data && data.error) || `The restore failed (${xhr.status}).`, 'error');
+      }
+    };
+    xhr.onerror = () => { status.textContent = ''; toast('The upload failed: the connection was lost.', 'error'); };
+    status.textContent = 'Uploading…';
+    xhr.send(file);
+  });
+  return el('p', { class: 'restore-row' },
+    el('label', { for: 'backup-file', class: 'link-button', tabindex: 0, role: 'button',
+      onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } } },
+    'Restore a grain from a backup…'), input, ' ', status);
 }
 
 async function createGrain(app, action, trigger) {
@@ -702,7 +740,9 @@ async function viewGrain(seq, id) {
     return;
   }
   const grain = grains.find((g) => g.id === id);
-  grainView(seq, opened, { owner: true, grainId: id, appTitle: grain?.appTitle });
+  // Grains shared with you open with the link's role: no renaming, sharing or trashing.
+  const owner = grain ? grain.owner !== false : true;
+  grainView(seq, opened, { owner, grainId: owner ? id : undefined, appTitle: grain?.appTitle });
 }
 
 async function viewShare(seq, token) {
