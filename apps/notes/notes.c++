@@ -5,11 +5,16 @@
 //
 // Routes: GET / (the list and a form), POST /add (text=...), POST /delete (id=...). Both POSTs
 // answer 303 See Other back to / so a reload never re-submits.
+// Benchmark routes (used by perf/, harmless otherwise): GET /1k answers 1024 fixed bytes;
+// GET /bytes?n=N streams N bytes ('a' + i % 26); POST /sink reads a body of any size without keeping it and
+// answers "<bytes> <sum>\n", sum being the 64-bit sum (hex) of the body's little-endian 8-byte
+// words (the last one zero-padded), so a client can check what arrived.
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +150,77 @@ std::string header(const std::string& head, const std::string& name) {
   return value;
 }
 
+// POST /sink: consumes `length` body bytes (some may already be in `buffer`) in fixed-size chunks.
+bool sink(int fd, std::string& buffer, uint64_t length) {
+  uint64_t got = 0, sum = 0;
+  unsigned char carry[8];
+  size_t carried = 0;
+  auto add = [&](const char* p, size_t n) {
+    got += n;
+    while (n > 0 && carried > 0) {
+      carry[carried++] = static_cast<unsigned char>(*p++);
+      n--;
+      if (carried == 8) {
+        uint64_t w;
+        memcpy(&w, carry, 8);
+        sum += w;
+        carried = 0;
+      }
+    }
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t w;
+      memcpy(&w, p, 8);
+      sum += w;
+    }
+    while (n > 0) { carry[carried++] = static_cast<unsigned char>(*p++); n--; }
+  };
+  size_t first = static_cast<size_t>(std::min<uint64_t>(buffer.size(), length));
+  add(buffer.data(), first);
+  buffer.erase(0, first);
+  std::vector<char> chunk(256 * 1024);
+  while (got < length) {
+    ssize_t n = recv(fd, chunk.data(), std::min<uint64_t>(chunk.size(), length - got), 0);
+    if (n <= 0) return false;
+    add(chunk.data(), n);
+  }
+  if (carried > 0) {
+    memset(carry + carried, 0, 8 - carried);
+    uint64_t w;
+    memcpy(&w, carry, 8);
+    sum += w;
+  }
+  char text[64];
+  snprintf(text, sizeof(text), "%llu %016llx\n", static_cast<unsigned long long>(got),
+           static_cast<unsigned long long>(sum));
+  respond(fd, "200 OK", "text/plain", text);
+  return true;
+}
+
+// GET /bytes?n=N: N bytes of a fixed pattern, sent from one reused buffer.
+bool bytes(int fd, uint64_t n, bool headOnly) {
+  // Nagle would hold the body's last partial segment until the client's delayed ACK (40 ms).
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+                  std::to_string(n) + "\r\nCache-Control: no-store\r\n\r\n");
+  if (headOnly) return true;
+  // Byte i of the body is 'a' + i % 26 (the buffer holds a whole number of periods).
+  static const std::string pattern = [] {
+    std::string p(26 * 10000, '\0');
+    for (size_t i = 0; i < p.size(); i++) p[i] = static_cast<char>('a' + i % 26);
+    return p;
+  }();
+  size_t offset = 0;
+  while (n > 0) {
+    size_t part = static_cast<size_t>(std::min<uint64_t>(n, pattern.size() - offset));
+    ssize_t sent = send(fd, pattern.data() + offset, part, MSG_NOSIGNAL);
+    if (sent <= 0) return false;
+    n -= sent;
+    offset = (offset + sent) % pattern.size();
+  }
+  return true;
+}
+
 bool handle(int fd, std::string& buffer) {
   // Returns false to close the connection.
   size_t headEnd;
@@ -160,6 +236,7 @@ bool handle(int fd, std::string& buffer) {
   size_t targetStart = method.size() + 1;
   std::string target = head.substr(targetStart, head.find(' ', targetStart) - targetStart);
   size_t query = target.find('?');
+  std::string queryText = query == std::string::npos ? "" : target.substr(query + 1);
   if (query != std::string::npos) target.resize(query);
   size_t slash = target.rfind('/');  // behind a base path, only the last segment matters
   std::string route = slash == std::string::npos ? target : target.substr(slash);
@@ -169,7 +246,19 @@ bool handle(int fd, std::string& buffer) {
     return false;
   }
   std::string lengthText = header(head, "content-length");
-  size_t length = lengthText.empty() ? 0 : strtoul(lengthText.c_str(), nullptr, 10);
+  uint64_t length = lengthText.empty() ? 0 : strtoull(lengthText.c_str(), nullptr, 10);
+  bool keepAlive = header(head, "connection") != "close";
+  if (method == "POST" && route == "/sink") {
+    buffer.erase(0, headEnd + 4);
+    return sink(fd, buffer, length) && keepAlive;
+  }
+  if ((method == "GET" || method == "HEAD") && route == "/bytes") {
+    if (length != 0) return false;
+    buffer.erase(0, headEnd + 4);
+    uint64_t n = 0;
+    if (queryText.compare(0, 2, "n=") == 0) n = strtoull(queryText.c_str() + 2, nullptr, 10);
+    return bytes(fd, n, method == "HEAD") && keepAlive;
+  }
   if (length > MAX_BODY) {
     respond(fd, "413 Content Too Large", "text/plain", "too large\n", "Connection: close\r\n");
     return false;
@@ -184,7 +273,15 @@ bool handle(int fd, std::string& buffer) {
   std::string body = buffer.substr(0, length);
   buffer.erase(0, length);
 
-  if ((method == "GET" || method == "HEAD") && (route == "/" || route.empty())) {
+  if (method == "GET" && route == "/1k") {
+    static const std::string kib = [] {
+      std::string p;
+      while (p.size() < 1024) p += "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+      p.resize(1024);
+      return p;
+    }();
+    respond(fd, "200 OK", "text/plain", kib);
+  } else if ((method == "GET" || method == "HEAD") && (route == "/" || route.empty())) {
     std::string page = listPage();
     if (method == "HEAD") {
       sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
@@ -218,7 +315,7 @@ bool handle(int fd, std::string& buffer) {
   } else {
     respond(fd, "404 Not Found", "text/plain", "not found\n");
   }
-  return header(head, "connection") != "close";
+  return keepAlive;
 }
 
 }  // namespace
