@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -344,10 +345,15 @@ int main(int argc, char** argv) {
     // one held connection must not stall the others. A stalled client cannot hold one forever.
     timeval timeout{30, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    std::thread([fd]() {
-      std::string buffer;
-      while (handle(fd, buffer)) {}
+    try {
+      std::thread([fd]() {
+        std::string buffer;
+        while (handle(fd, buffer)) {}
+        close(fd);
+      }).detach();
+    } catch (const std::system_error&) {
+      // Out of threads (the grain's process limit): refuse this connection, keep serving.
       close(fd);
-    }).detach();
+    }
   }
 }
