@@ -24,7 +24,7 @@ DESCRIPTION = "100 grains at once (memory), 1000 idle grains (0 processes), idle
 def params(ctx):
     q = ctx.quick
     return {"running": ctx.env_int("GRAINS_RUNNING", 100), "idle": ctx.env_int("GRAINS_IDLE", 300 if q else 1000),
-            "websockets": ctx.env_int("WS_IDLE", 300 if q else 500)}  # the chat app takes 512
+            "websockets": ctx.env_int("WS_IDLE", 300 if q else 380)}  # the bridge allows 400
 
 
 def _build_dir(ctx):

@@ -29,12 +29,12 @@ constexpr size_t MAX_IDLE_CONNECTIONS = 64;
 // Keep-alive connections kept open to the app. Most apps serve a handful of concurrent
 // requests; more idle sockets only cost the app file descriptors.
 
-constexpr size_t MAX_ACTIVE_CONNECTIONS = 1200;
+constexpr size_t MAX_ACTIVE_CONNECTIONS = 400;
 // Requests in flight to the app at once; further calls wait for a slot. Each one costs the app
 // a socket (and often a thread): an unbounded fan-out would let one grain's browser tab exhaust
-// the app's fd limit. WebSockets count too, since each holds a connection for its lifetime:
-// 1200 lets a chat room hold a thousand idle members, within the grain's hard descriptor
-// limit (sandbox/limits.h NOFILE_HARD 4096, three descriptors each on our side).
+// the app's fd limit. WebSockets count too, since each holds a connection for its lifetime.
+// 400 stays below the grain's process limit (sandbox/limits.h, 512) for apps that run a thread
+// per connection, and below its descriptor limit (three descriptors each on our side).
 
 constexpr kj::Duration PORT_RETRY_INTERVAL = 10 * kj::MILLISECONDS;
 
