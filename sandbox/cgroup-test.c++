@@ -216,3 +216,46 @@ TEST_CASE("killAll empties a grain cgroup whose init ignores the supervisor", "[
 
 }  // namespace
 }  // namespace ss::sandbox
+
+namespace ss::sandbox {
+namespace {
+
+std::string cgroup2SuperOptions() {
+  FILE* f = fopen("/proc/self/mountinfo", "r");
+  if (f == nullptr) return "";
+  char line[4096];
+  std::string result;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    std::string s(line);
+    auto dash = s.find(" - cgroup2 ");
+    if (dash != std::string::npos) {
+      result = s.substr(dash);
+      break;
+    }
+  }
+  fclose(f);
+  return result;
+}
+
+TEST_CASE("on cgroup v1, detection puts the cgroup2 superblock in favordynmods mode",
+          "[sandbox][cgroup]") {
+  auto root = CgroupRoot::detect();
+  if (root == nullptr) {
+    WARN("skipped: no writable cgroup hierarchy: " << CgroupRoot::whyNotAvailable().cStr());
+    return;
+  }
+  if (KJ_ASSERT_NONNULL(root).version() != CgroupVersion::V1) {
+    WARN("skipped: cgroup v2 host; v2 grains clone straight into their cgroup");
+    return;
+  }
+  auto options = cgroup2SuperOptions();
+  if (options.empty()) {
+    WARN("skipped: no cgroup2 mount to read the flag from (it was set on an unattached one)");
+    return;
+  }
+  // The flag makes v1 cgroup.procs writes skip an RCU grace period (see favorDynamicMigration).
+  CHECK(options.find("favordynmods") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace ss::sandbox
