@@ -27,6 +27,9 @@ PACKAGES=(
   wrk nginx-light openssl
   # demo app (apps/static-site): busybox httpd
   busybox-static
+  # real app packaged from Debian (apps/radicale): Radicale on python3.11. The library package,
+  # not `radicale`, which would also install and start a system Radicale service.
+  python3-radicale
 )
 
 # Node.js may already come from elsewhere (e.g. NodeSource's nodejs, which bundles npm and
