@@ -44,9 +44,10 @@ tar -C /usr/lib -cf - \
   --exclude='python3.11/sitecustomize.py' --exclude='__pycache__' python3.11 \
   | tar -C "$root.tmp/usr/lib" -xf -
 
-# Radicale and its dependencies: exactly the files of their Debian packages under dist-packages.
+# Radicale and its dependencies: the files of their Debian packages under dist-packages, without
+# their test suites (passlib's alone is 2 MB).
 for d in "${DEBS[@]}"; do
-  dpkg-query -L "$d" | grep "^$DIST/." | grep -v __pycache__ | while read -r f; do
+  dpkg-query -L "$d" | grep "^$DIST/." | grep -v -e __pycache__ -e '/tests\(/\|$\)' | while read -r f; do
     if [ -d "$f" ]; then mkdir -p "$root.tmp$f"; else cp -P "$f" "$root.tmp$f"; fi
   done
 done
