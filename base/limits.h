@@ -74,5 +74,22 @@ constexpr uint64_t SHUTDOWN_DRAIN_MS = 10'000;
 // On SIGTERM, in-flight requests get this long to finish before connections are cut.
 constexpr uint64_t ACCEPT_RETRY_MS = 100;
 // After EMFILE/ENFILE on accept we pause this long (no busy loop) before accepting again.
+constexpr uint64_t GRAIN_RESPONSE_TIMEOUT_MS = 310'000;
+// From a request reaching a grain to its response head (or WebSocket handshake) coming back;
+// past it the client gets 504 and the call is cancelled. The in-grain bridge gives up after
+// 300 s itself (rpc/bridge/limits.h: long polls), but the bridge runs inside the sandbox and
+// cannot be trusted to: a hostile or hung grain must not hold connections forever. `start
+// --grain-timeout` lowers it.
+
+// ---- Grain logs ----------------------------------------------------------------------------
+constexpr uint64_t GRAIN_LOG_ROTATE_BYTES = 1 << 20;
+// A grain's log moves to log.1 (replacing the previous one) when it grows past this, also
+// while the grain runs: a grain's log takes at most 2x this on disk, whatever it writes.
+constexpr uint64_t GRAIN_LOG_BYTES_PER_SECOND = 256 * 1024;
+// The daemon copies a grain's stdout/stderr into its log at most this fast; beyond it stops
+// reading the pipe until the next second, so a flooding app blocks in its own write() instead
+// of costing the daemon CPU or the disk bandwidth other grains need.
+constexpr size_t GRAIN_LOG_READ_BYTES = 64 * 1024;
+// One read from a grain's output pipe (a full default pipe); bounds the work of one wake-up.
 
 }  // namespace ss::limits

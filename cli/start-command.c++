@@ -101,6 +101,13 @@ public:
                           "(docs/nginx-example.conf) instead of http://<host>:<port>/.")
         .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, setIdle), "<seconds>",
                           "Stop a grain after this long without requests (default 120).")
+        .addOptionWithArg({"grain-timeout"}, KJ_BIND_METHOD(*this, setGrainTimeout),
+                          "<seconds>",
+                          "Answer 504 when a grain sends no response head for this long "
+                          "(default 310).")
+        .addOptionWithArg({"send-timeout"}, KJ_BIND_METHOD(*this, setSendTimeout), "<seconds>",
+                          "Drop a client that reads none of its response for this long "
+                          "(default 60).")
         .addOptionWithArg({"demo-apps"}, KJ_BIND_METHOD(*this, setDemoApps), "<dir>",
                           "Directory of .spk files installed on first start (default: the "
                           "installed or built demo apps).")
@@ -154,6 +161,27 @@ private:
     }
     idleSeconds = n;
     return true;
+  }
+  static kj::Maybe<uint64_t> parseSeconds(kj::StringPtr value) {
+    char* end;
+    unsigned long n = strtoul(value.cStr(), &end, 10);
+    if (value.size() == 0 || *end != '\0' || n == 0 || n > 86400) return nullptr;
+    return uint64_t(n);
+  }
+  kj::MainBuilder::Validity setGrainTimeout(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, parseSeconds(value)) {
+      origins.grainResponseTimeoutMs = *n * 1000;
+      return true;
+    }
+    return "--grain-timeout must be 1-86400 seconds";
+  }
+  kj::MainBuilder::Validity setSendTimeout(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, parseSeconds(value)) {
+      httpOptions.sendTimeoutMs = *n * 1000;
+      origins.http.sendTimeoutMs = *n * 1000;
+      return true;
+    }
+    return "--send-timeout must be 1-86400 seconds";
   }
   kj::MainBuilder::Validity setDemoApps(kj::StringPtr value) {
     demoApps = kj::heapString(value);
@@ -221,7 +249,7 @@ private:
     shell::Shell shell(ui, accounts,
                        kj::heapArray<shell::ApiModule*>({&accounts, &apps, &backups, &grains,
                                                          &sharing, &admin}));
-    http::Server server(reactor, shell);
+    http::Server server(reactor, shell, httpOptions);
 
     auto listener = listenTcp(listen, port, limits::LISTEN_BACKLOG);
     uint16_t actualPort = localPort(listener);
@@ -272,6 +300,7 @@ private:
   kj::String uiDir;
   kj::String demoApps;
   shell::OriginsOptions origins;
+  http::ServerOptions httpOptions;
   uint64_t idleSeconds = 120;
   static constexpr int64_t TRASH_DAYS = 30;  // grains in the trash longer than this are deleted
 };

@@ -64,6 +64,8 @@ struct Connection::Active {
   // Response body pipe -> socket.
   AutoCloseFd responsePipe;
   int64_t responseLength = -1;
+  uint64_t responseMoved = 0;          // updated by the pump (declared before it: outlives it)
+  uint64_t responseMovedAtCheck = 0;   // at the last send-deadline check
   kj::Maybe<kj::Promise<void>> responsePump;
   bool responseDone = false;
 };
@@ -581,7 +583,8 @@ void Connection::startResponsePump() {
   if (a.responsePump != nullptr || a.responseDone || a.responsePipe == nullptr) return;
   uint64_t limit = a.responseLength >= 0 ? uint64_t(a.responseLength) : UINT64_MAX;
   int64_t length = a.responseLength;
-  a.responsePump = reactor::splicePump(context.reactor, a.responsePipe, fd, limit)
+  a.responsePump = reactor::splicePump(context.reactor, a.responsePipe, fd, limit,
+                                       &a.responseMoved)
       .then([this, length](uint64_t moved) {
     auto& act = *KJ_ASSERT_NONNULL(active);
     act.responsePipe = nullptr;
@@ -595,6 +598,14 @@ void Connection::startResponsePump() {
   }, [this](kj::Exception&& e) {
     abortExchange("client stopped reading the response");
   }).eagerlyEvaluate(nullptr);
+  if (a.responsePump != nullptr) updateDeadline(false);  // the send deadline covers the pump
+}
+
+bool Connection::pumpingResponse() {
+  KJ_IF_MAYBE(a, active) {
+    return (*a)->responsePump != nullptr && !(*a)->responseDone;
+  }
+  return false;
 }
 
 void Connection::finishExchangeIfDone() {
@@ -731,8 +742,12 @@ void Connection::updateDeadline(bool progress) {
   } else if (!sending.empty()) {
     queue = &context.sendQueue;
     restart = progress;
+  } else if (state == State::EXCHANGE && pumpingResponse()) {
+    // A spliced response body: a client that stops reading is dropped like one that stops
+    // reading a buffered response (progress is checked when the deadline fires).
+    queue = &context.sendQueue;
   } else if (state == State::EXCHANGE) {
-    // The handler (e.g. a grain) bounds its own time; streaming pumps end with their peers.
+    // The handler (e.g. a grain) bounds its own time; request-body pumps end with their peers.
     deadline.disarm();
     deadlineQueue = nullptr;
     return;
@@ -754,6 +769,16 @@ void Connection::updateDeadline(bool progress) {
 
 void Connection::onDeadline() {
   deadlineQueue = nullptr;
+  if (state == State::EXCHANGE && sending.empty() && pumpingResponse()) {
+    // The pump reports progress through a counter: any since the last check restarts the
+    // deadline, so a stalled body is dropped after one to two send timeouts.
+    auto& a = *KJ_ASSERT_NONNULL(active);
+    if (a.responseMoved != a.responseMovedAtCheck) {
+      a.responseMovedAtCheck = a.responseMoved;
+      updateDeadline(false);
+      return;
+    }
+  }
   context.stats.timeouts++;
   switch (state) {
     case State::HEAD:

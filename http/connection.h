@@ -72,6 +72,7 @@ private:
   void onRecv(int32_t res, uint32_t flags);
   void onSend(int32_t res, uint32_t flags);
   void onDeadline() override;
+  bool pumpingResponse();  // a response body is being spliced to the client
 
   void process();
   bool processHead();

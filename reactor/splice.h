@@ -15,10 +15,12 @@
 namespace ss::reactor {
 
 kj::Promise<uint64_t> splicePump(Reactor& reactor, int from, int to,
-                                 uint64_t limit = UINT64_MAX);
+                                 uint64_t limit = UINT64_MAX, uint64_t* moved = nullptr);
 // Moves bytes from `from` to `to` (at least one must be a pipe; both non-blocking) until EOF on
 // `from` or `limit` bytes. Resolves with the count moved. Destroying the promise stops the pump
 // (an in-flight readiness wait is cancelled; no bytes are lost in user space because none are
 // ever held there). Errors (EPIPE when the reader went away, ECONNRESET) reject the promise.
+// `moved`, if given, is kept up to date with the count so far (it must outlive the promise):
+// callers that enforce a stall deadline read it instead of taking a callback per splice.
 
 }  // namespace ss::reactor

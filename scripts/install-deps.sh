@@ -19,6 +19,8 @@ PACKAGES=(
   # tests: a real browser, curl (node and npm: see below); apps run in sandbox tests;
   # xz for building Sandstorm-format packages independently
   chromium curl busybox-static python3 xz-utils
+  # fault-injection tests (tests/fault): strace -e inject; prlimit and unshare are util-linux
+  strace util-linux
   # grains: per-grain disk images (mkfs.ext4)
   e2fsprogs
   # benchmarks: the sandbox comparison

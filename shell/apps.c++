@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <string_view>
 
 #include <kj/debug.h>
 
@@ -20,6 +23,21 @@ namespace {
 
 // Bigger uploads are refused before a byte is stored (pkg/limits.h bounds what unpacks).
 constexpr uint64_t MAX_UPLOAD_BYTES = 4ull << 30;
+
+// Disk full (or over quota) while storing or unpacking an upload: the person can fix that, so
+// it gets 507 and says so instead of a 500 with an errno.
+bool isOutOfSpace(const kj::Exception& e) {
+  std::string_view d(e.getDescription().cStr());
+  return d.find("ENOSPC") != d.npos || d.find("EDQUOT") != d.npos ||
+         d.find("No space left") != d.npos;
+}
+
+kj::String outOfSpaceMessage(kj::StringPtr dir, uint64_t size) {
+  struct statvfs fs;
+  uint64_t freeBytes = statvfs(dir.cStr(), &fs) == 0 ? uint64_t(fs.f_bavail) * fs.f_frsize : 0;
+  return kj::str("not enough disk space on the server for this package (", (size >> 20) + 1,
+                 " MiB uploaded, ", freeBytes >> 20, " MiB free); nothing was installed");
+}
 
 kj::String text(const spk::Manifest::Reader& m, kj::StringPtr which) {
   if (which == "title") return kj::heapString(m.getAppTitle().getDefaultText());
@@ -211,6 +229,14 @@ void Apps::upload(ApiContext& context) {
   if (request.contentLength > MAX_UPLOAD_BYTES) {
     throw ApiError(413, kj::str("packages larger than 4 GiB are refused"));
   }
+  {
+    // Refuse before reading a byte when the file cannot even be stored.
+    struct statvfs fs;
+    if (statvfs(uploadsDir.cStr(), &fs) == 0 &&
+        uint64_t(fs.f_bavail) * fs.f_frsize < request.contentLength) {
+      throw ApiError(507, outOfSpaceMessage(uploadsDir, request.contentLength));
+    }
+  }
   auto pipe = KJ_REQUIRE_NONNULL(context.exchange.takeBodyPipe());
   auto path = kj::str(uploadsDir, "/upload-", getpid(), "-", ++uploadCounter, ".spk");
   int fd;
@@ -220,6 +246,7 @@ void Apps::upload(ApiContext& context) {
   int64_t userId = user.id;
   ApiContext* ctx = &context;
   // The body moves from the client socket to the file with splice: never held in memory.
+  auto cleanup = kj::heapString(path);
   context.defer(reactor::splicePump(reactor, pipe.get(), file.get(), expected)
       .then([this, ctx, path = kj::mv(path), expected, userId, file = kj::mv(file),
              pipe = kj::mv(pipe)](uint64_t moved) mutable {
@@ -240,6 +267,11 @@ void Apps::upload(ApiContext& context) {
     } catch (ApiError& e) {
       ctx->respondError(e.status, e.message);
     }
+  }).catch_([this, ctx, cleanup = kj::mv(cleanup), expected](kj::Exception&& e) {
+    unlink(cleanup.cStr());  // a failed pump leaves the partial file (the success path unlinks)
+    if (!isOutOfSpace(e) || ctx->exchange.responded()) kj::throwFatalException(kj::mv(e));
+    SS_LOG(WARNING, "apps", "upload refused: disk full", e.getDescription());
+    ctx->respondError(507, outOfSpaceMessage(uploadsDir, expected));
   }));
 }
 

@@ -302,8 +302,10 @@ bool shouldStreamBody(const http::Request& request) {
          request.contentLength > INLINE_BODY_LIMIT;
 }
 
-kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session,
-                                 GatewayOptions options) {
+namespace {
+
+kj::Promise<void> callUntimed(http::Exchange& exchange, rpc::WebSession::Client session,
+                              GatewayOptions options) {
   auto& request = exchange.request();
   std::string_view target = request.target;
   // Sandstorm paths have no leading '/'. The rest (query included) is relayed as sent.
@@ -357,6 +359,26 @@ kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Clie
     fillBody(exchange, call.initContent(), call.getContext());
     return call.send().then(kj::mv(finish));  // by value: KJ keeps an lvalue by reference
   }
+}
+
+}  // namespace
+
+kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session,
+                                 GatewayOptions options) {
+  kj::Timer* timer = options.timer;
+  uint64_t timeoutMs = options.responseTimeoutMs;
+  auto call = callUntimed(exchange, kj::mv(session), kj::mv(options));
+  if (timer == nullptr || timeoutMs == 0) return call;
+  // The call resolves once the response head is handed to the HTTP layer (bodies stream on
+  // after that, bounded by the send timeout), so this bounds only the wait for the grain.
+  http::Exchange* ex = &exchange;
+  return call.exclusiveJoin(timer->afterDelay(timeoutMs * kj::MILLISECONDS).then(
+      [ex, timeoutMs]() {
+    if (ex->responded()) return;
+    SS_LOG(WARNING, "grain", "no response from the grain in time; 504", timeoutMs);
+    respondGrainError(*ex, 504, "The app did not answer in time",
+                      kj::str("No response within ", timeoutMs / 1000.0, " s."));
+  }));
 }
 
 void forwardToGrain(http::Exchange& exchange, GrainHost& host, const GrainSpec& spec) {

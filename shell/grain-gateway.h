@@ -25,6 +25,10 @@ struct GatewayOptions {
   // Added to every response ("Name: value\r\n" lines): the grain origin's CSP.
   bool stripPlatformCookies = false;
   // Cookies named "sandstorm-*" (the shell's and the grain sessions') never reach the app.
+  kj::Timer* timer = nullptr;
+  uint64_t responseTimeoutMs = 0;
+  // With a timer: no response head (or WebSocket handshake) within this long -> 504 and the
+  // call is cancelled (limits::GRAIN_RESPONSE_TIMEOUT_MS). 0 = wait as long as the grain does.
 };
 
 kj::Promise<void> callWebSession(http::Exchange& exchange, rpc::WebSession::Client session,

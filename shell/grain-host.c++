@@ -11,12 +11,12 @@
 #include "base/log.h"
 #include "base/syscall.h"
 #include "sandbox/limits.h"
+#include "shell/grain-log.h"
 
 namespace ss::shell {
 
 namespace {
 
-constexpr uint64_t LOG_ROTATE_BYTES = 1 << 20;    // at start, a bigger log moves to log.1
 constexpr uint64_t CRASH_WINDOW_MS = 10'000;      // an exit sooner than this after start = crash
 constexpr uint64_t MAX_BACKOFF_MS = 30'000;       // longest wait between restarts of a crasher
 constexpr uint64_t WAIT_FOR_BACKOFF_MS = 2'000;   // a request waits at most this long for one
@@ -33,17 +33,6 @@ void makeGrainDir(kj::StringPtr path, uid_t uid, gid_t gid) {
   if (geteuid() == 0) {
     KJ_SYSCALL(chown(path.cStr(), uid, gid), path);
   }
-}
-
-AutoCloseFd openLog(kj::StringPtr path) {
-  struct stat st;
-  if (stat(path.cStr(), &st) == 0 && uint64_t(st.st_size) > LOG_ROTATE_BYTES) {
-    auto old = kj::str(path, ".1");
-    KJ_SYSCALL(rename(path.cStr(), old.cStr()), path);  // keeps the log at most ~2 MiB
-  }
-  int fd;
-  KJ_SYSCALL(fd = open(path.cStr(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600), path);
-  return AutoCloseFd(fd);
 }
 
 }  // namespace
@@ -103,6 +92,7 @@ public:
 
 private:
   struct Running {
+    kj::Own<GrainLog> log;  // before `process`: destroyed after it
     kj::Own<sandbox::SandboxedProcess> process;
     kj::Own<reactor::ReactorStream> stream;
     kj::Own<capnp::TwoPartyVatNetwork> network;
@@ -233,15 +223,18 @@ void GrainHost::Grain::start() {
   makeGrainDir(varDir, config.hostUid, config.hostGid);
   auto plan = sandbox::planFor(config);
 
-  auto log = openLog(logPath);
+  auto log = kj::heap<GrainLog>(host.reactor, logPath);
   auto pair = makeSocketPair(0, false);
   sandbox::SpawnIo io;
-  io.stdoutFd = log;
-  io.stderrFd = log;
+  io.stdoutFd = log->writeEnd();
+  io.stderrFd = log->writeEnd();
   auto run = kj::heap<Running>();
   run->process = kj::heap<sandbox::SandboxedProcess>(
       sandbox::spawnSandboxed(host.sandboxHost, plan, pair.second, io));
   pair.second = nullptr;  // the grain has its copy as fd 3
+  log->closeWriteEnd();   // and of its output pipe: the pipe ends with its last process
+  log->start();
+  run->log = kj::mv(log);
 
   run->stream = kj::heap<reactor::ReactorStream>(host.reactor, kj::mv(pair.first));
   run->network = kj::heap<capnp::TwoPartyVatNetwork>(
@@ -286,6 +279,7 @@ void GrainHost::Grain::onExit() {
     recentCrashes = 0;
   }
   SS_LOG(WARNING, "grain", "stopped by itself", grainId, lastExit);
+  run->log->drainNow();  // its last words, for the error page and the log view
   host.destroyLater(kj::mv(run));  // we are inside its exit watcher
 }
 
@@ -296,6 +290,7 @@ void GrainHost::Grain::stop(kj::StringPtr why, bool fromCallback) {
     idle.disarm();
     run->process->kill();
     KJ_IF_MAYBE(status, run->process->tryWait()) lastExit = status->describe();
+    run->log->drainNow();
     SS_LOG(INFO, "grain", "stopped", grainId, why);
     if (fromCallback) host.destroyLater(kj::mv(run));
   }

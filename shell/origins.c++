@@ -216,7 +216,7 @@ GrainOrigins::Port& GrainOrigins::portFor(kj::StringPtr grainId) {
     port->clearSiteData = reassign[i];
     port->lastUsed = reactor.now();
     port->handler = kj::heap<PortHandler>(*this, number);
-    port->server = kj::heap<http::Server>(reactor, *port->handler);
+    port->server = kj::heap<http::Server>(reactor, *port->handler, options.http);
     port->server->listen(KJ_ASSERT_NONNULL(kj::mv(listener)));
     sqlExec(db, "INSERT INTO ports (port, grain_id, assigned_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(port) DO UPDATE SET grain_id = excluded.grain_id, "
@@ -428,7 +428,7 @@ void GrainOrigins::serve(Port& port, http::Exchange& exchange) {
   auto csp = kj::str("Content-Security-Policy: frame-ancestors ", s->shellOrigin,
                      "; connect-src 'self'\r\n");
   exchange.defer(kj::evalNow([&]() { return host.acquire(spec); }).then(
-      [ex, s, csp = kj::mv(csp)](kj::Own<GrainHost::Lease> lease) mutable {
+      [this, ex, s, csp = kj::mv(csp)](kj::Own<GrainHost::Lease> lease) mutable {
         GrainHost::Lease* leasePtr = lease.get();
         kj::Maybe<kj::Promise<rpc::WebSession::Client>> cached;
         KJ_IF_MAYBE(existing, s->webSession) {
@@ -458,10 +458,12 @@ void GrainOrigins::serve(Port& port, http::Exchange& exchange) {
             return fresh;
           });
         }
-        return client.then([ex, csp = kj::mv(csp)](rpc::WebSession::Client c) mutable {
+        return client.then([this, ex, csp = kj::mv(csp)](rpc::WebSession::Client c) mutable {
           GatewayOptions options;
           options.responseHeaders = kj::mv(csp);
           options.stripPlatformCookies = true;
+          options.timer = &reactor.timer();
+          options.responseTimeoutMs = this->options.grainResponseTimeoutMs;
           return callWebSession(*ex, kj::mv(c), kj::mv(options));
         }).catch_([ex, leasePtr](kj::Exception&& e) {
           if (ex->responded()) kj::throwFatalException(kj::mv(e));

@@ -21,6 +21,7 @@
 #include <kj/function.h>
 #include <kj/map.h>
 
+#include "base/limits.h"
 #include "http/server.h"
 #include "reactor/reactor.h"
 #include "shell/grain-gateway.h"
@@ -43,6 +44,8 @@ struct OriginsOptions {
   uint16_t firstPort = 7000;
   uint16_t portCount = 100;
   uint64_t sessionTtlMs = 60'000;  // without a heartbeat or request for this long, it ends
+  uint64_t grainResponseTimeoutMs = limits::GRAIN_RESPONSE_TIMEOUT_MS;  // then 504
+  http::ServerOptions http;        // each grain port's HTTP limits (send timeout...)
   kj::String wildcardHost;
   // "*.example.com": behind a TLS proxy (docs/nginx-example.conf), grains are served at
   // https://grain-<port>.example.com/ instead of http://<shell host>:<port>/. Empty: ports mode.

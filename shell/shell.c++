@@ -1,5 +1,7 @@
 #include "shell/shell.h"
 
+#include <string.h>
+
 #include <sodium.h>
 
 #include <kj/debug.h>
@@ -103,7 +105,12 @@ void Shell::handleApi(http::Exchange& exchange) {
     respondError(exchange, e.status, e.message);
   } catch (kj::Exception& e) {
     SS_LOG(ERROR, "api", "request failed", context.method(), e.getDescription());
-    respondError(exchange, 500, kj::str("internal error: ", e.getDescription()));
+    if (strstr(e.getDescription().cStr(), "the disk is full") != nullptr) {
+      // SQLITE_FULL (sql.c++): nothing was saved, and the administrator can fix it.
+      respondError(exchange, 507, "the server's disk is full: the change was not saved");
+    } else {
+      respondError(exchange, 500, kj::str("internal error: ", e.getDescription()));
+    }
   }
   // Not deferred: the context ends with this call.
   KJ_IF_MAYBE(s, context.self) {

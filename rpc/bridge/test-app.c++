@@ -16,8 +16,15 @@
 //   /crash              _exit(42) without answering
 //   /splice-check       "ENOSYS" if the app's seccomp filter denies splice()
 //   /orphan             double-forks a grandchild that exits after 300 ms; body = its pid
+//   /hang               never answers (holds the connection until the client goes away)
+//   /flood?mb=N         writes N MiB (default 64) to stderr, then 200 "flooded <bytes>"
+//   /fill[?keep=1]      writes /var/fill until the disk is full; 200 "<errno name> <bytes>";
+//                       the file is removed again unless keep=1
+//   /hog?mb=N           allocates and touches N MiB (default 2048), then 200 (if it survives)
+//   /forkbomb           forks until fork fails; 200 "<errno name> <children>" (children exit)
 // Every response carries X-Conn: <connection number>, so tests can see keep-alive reuse.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
@@ -371,6 +378,84 @@ bool serveOne(Conn& c, int id) {
     std::string body = got == sizeof(grandchild) ? std::to_string(grandchild) : "error";
     c.write(head(200, "OK", "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n", id) +
             body);
+    return true;
+  }
+  if (starts("/hang")) {
+    std::string ignored;
+    while (c.readExact(1, ignored)) ignored.clear();  // until the client (the bridge) closes
+    return false;
+  }
+  auto reply = [&](const std::string& body) {
+    c.write(head(200, "OK", "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n", id) +
+            body);
+  };
+  if (starts("/flood")) {
+    uint64_t total = queryNumber(t, "mb", 64) << 20;
+    std::string line(1023, 'x');
+    line += '\n';
+    uint64_t written = 0;
+    while (written < total) {
+      ssize_t n = write(STDERR_FILENO, line.data(), line.size());
+      if (n <= 0) break;
+      written += n;
+    }
+    reply("flooded " + std::to_string(written));
+    return true;
+  }
+  if (starts("/fill")) {
+    int fd = open("/var/fill", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::vector<char> block(1 << 20, 'f');
+    uint64_t written = 0;
+    int error = fd < 0 ? errno : 0;
+    while (fd >= 0) {
+      ssize_t n = write(fd, block.data(), block.size());
+      if (n < 0) {
+        error = errno;
+        break;
+      }
+      written += n;
+    }
+    if (fd >= 0 && error == 0 && fsync(fd) != 0) error = errno;
+    if (fd >= 0) close(fd);
+    if (t.find("keep=1") == std::string::npos) unlink("/var/fill");  // leave the grain usable
+    reply(std::string(strerrorname_np(error) ? strerrorname_np(error) : "?") + " " +
+          std::to_string(written));
+    return true;
+  }
+  if (starts("/hog")) {
+    uint64_t size = queryNumber(t, "mb", 2048) << 20;
+    std::vector<char*> blocks;
+    for (uint64_t done = 0; done < size; done += 1 << 20) {
+      char* block = static_cast<char*>(malloc(1 << 20));
+      if (block == nullptr) break;
+      memset(block, 1, 1 << 20);
+      blocks.push_back(block);
+    }
+    for (char* b : blocks) free(b);
+    reply("survived");
+    return true;
+  }
+  if (starts("/forkbomb")) {
+    std::vector<pid_t> children;
+    int error = 0;
+    for (;;) {
+      pid_t child = fork();
+      if (child < 0) {
+        error = errno;
+        break;
+      }
+      if (child == 0) {
+        pause();
+        _exit(0);
+      }
+      children.push_back(child);
+      if (children.size() > 100000) break;
+    }
+    usleep(500 * 1000);  // hold the pids for a moment, as a bomb would
+    for (pid_t p : children) kill(p, SIGKILL);
+    for (pid_t p : children) waitpid(p, nullptr, 0);
+    reply(std::string(strerrorname_np(error) ? strerrorname_np(error) : "?") + " " +
+          std::to_string(children.size()));
     return true;
   }
   c.write(head(404, "Not Found", "Content-Length: 0\r\n\r\n", id));
