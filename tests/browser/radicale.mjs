@@ -212,6 +212,31 @@ try {
   check(dav.propfind === 207 && dav.listing.includes('/grain/work/'), 'PROPFIND lists the new calendar', dav.propfind);
   check(dav.spoof === 403 || dav.spoof === 404, 'an X-Remote-User sent by the client is ignored', dav.spoof);
 
+  stepLog('a view-only link');
+  const share = await page.evaluate(async (id) => {
+    const { csrf } = await (await fetch('/api/session')).json();
+    const roles = await (await fetch(`/api/grains/${id}/roles`)).json();
+    const viewer = roles.find((r) => r.title === 'viewer');
+    const r = await fetch(`/api/grains/${id}/shares`, { method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ role: viewer.index, label: 'read-only', anonymous: true }) });
+    return { roles: roles.map((x) => x.title), ...(await r.json()) };
+  }, grainId);
+  check(share.roles.join(',') === 'editor,viewer', 'the share dialog offers the pkgdef\'s roles', share.roles.join(','));
+  const visitor = await browser.newContext();
+  visitor.setDefaultTimeout(15_000);
+  const vpage = await visitor.newPage();
+  await vpage.goto(share.url);
+  const vframe = await grainFrame(vpage);
+  const seen = await vframe.evaluate(async (event) => ({
+    read: (await fetch('/grain/work/grain-test-1.ics')).status,
+    write: (await fetch('/grain/work/vandal.ics', { method: 'PUT', headers: { 'Content-Type': 'text/calendar' }, body: event })).status,
+    remove: (await fetch('/grain/work/grain-test-1.ics', { method: 'DELETE' })).status,
+  }), EVENT.replace('grain-test-1', 'vandal'));
+  check(seen.read === 200 && seen.write === 403 && seen.remove === 403,
+    'a viewer (anonymous link) can read the calendar but not write or delete', JSON.stringify(seen));
+  await visitor.close();
+
   stepLog('idle stop');
   check(grainProcesses().length > 0, 'while in use the grain\'s processes run below the server');
   const usage = () => page.evaluate(async (id) => (await fetch(`/api/grains/${id}/usage`)).json(), grainId);
