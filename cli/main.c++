@@ -5,7 +5,7 @@
 #include "cli/admin-token-command.h"
 #include "cli/spk-command.h"
 #include "cli/dev-command.h"
-#include "cli/start-command.h"
+#include "cli/run-command.h"
 #include "config.h"
 
 namespace ss::cli {
@@ -18,8 +18,10 @@ public:
     return kj::MainBuilder(context, "Sandstorm " SANDSTORM_VERSION,
                            "A personal cloud server: apps run as sandboxed grains, reached "
                            "through a web shell. Run `sandstorm <command> --help` for details.")
-        .addSubCommand("start", [this]() { return startCommand(context); },
-                       "Run the server in the foreground.")
+        .addSubCommand("run", [this]() { return runCommand(context); },
+                       "Run the server in the foreground (for systemd and terminals).")
+        .addSubCommand("start", [this]() { return runCommand(context); },
+                       "Run the server in the foreground (same as run, for now).")
         .addSubCommand("dev", [this]() { return devCommand(context); },
                        "Run one app directory as a live grain on a local port.")
         .addSubCommand("admin-token", [this]() { return adminTokenCommand(context); },

@@ -1,5 +1,5 @@
-// `sandstorm start`: the daemon. One thread, one io_uring ring, everything on it.
-#include "cli/start-command.h"
+// `sandstorm run`: the server in the foreground. One thread, one io_uring ring, everything on it.
+#include "cli/run-command.h"
 
 #include "cli/errors.h"
 
@@ -77,9 +77,9 @@ void raiseFdLimit() {
   }
 }
 
-class StartCommand {
+class RunCommand {
 public:
-  explicit StartCommand(kj::ProcessContext& context): context(context) {}
+  explicit RunCommand(kj::ProcessContext& context): context(context) {}
 
   kj::MainFunc getMain() {
     return kj::MainBuilder(context, "Sandstorm " SANDSTORM_VERSION,
@@ -307,8 +307,8 @@ private:
 
 }  // namespace
 
-kj::MainFunc startCommand(kj::ProcessContext& context) {
-  return keepAlive(kj::heap<StartCommand>(context));
+kj::MainFunc runCommand(kj::ProcessContext& context) {
+  return keepAlive(kj::heap<RunCommand>(context));
 }
 
 }  // namespace ss::cli

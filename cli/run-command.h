@@ -1,10 +1,10 @@
-// `sandstorm start`: run the server in the foreground.
+// `sandstorm run`: the server in the foreground (systemd's ExecStart, scripts/dev start, tests).
 #pragma once
 
 #include <kj/main.h>
 
 namespace ss::cli {
 
-kj::MainFunc startCommand(kj::ProcessContext& context);
+kj::MainFunc runCommand(kj::ProcessContext& context);
 
 }  // namespace ss::cli

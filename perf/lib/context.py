@@ -71,11 +71,11 @@ class Context:
         return os.path.join(self.out_dir, "logs", f"{name}.log")
 
     def start_sandstorm(self, name, port, ui_dir, check_path, expect_body, timeout=60):
-        """S: `<binary> start --port P --listen 127.0.0.1 --data-dir D --ui-dir U`, pinned to srv_cpu."""
+        """S: `<binary> run --port P --listen 127.0.0.1 --data-dir D --ui-dir U`, pinned to srv_cpu."""
         self._check_port(port, name)
         data = os.path.join(self.work_dir, f"{name}-data")
         os.makedirs(data, exist_ok=True)
-        argv = [self.binary, "start", "--port", port, "--listen", LOOPBACK,
+        argv = [self.binary, "run", "--port", port, "--listen", LOOPBACK,
                 "--data-dir", data, "--ui-dir", ui_dir]
         lp = self._log_path(name)
         with open(lp, "ab") as f:

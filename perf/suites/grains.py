@@ -4,7 +4,7 @@
    GrainHost (one request each), then reports the time to start them all, their processes and
    their total PSS (smaps_rollup of every process in their cgroups), stops them and checks none
    is left.
-2. idle: a real `sandstorm start` with 1000 grains created through the API and never opened:
+2. idle: a real `sandstorm run` with 1000 grains created through the API and never opened:
    grains start lazily, so no grain process may exist; the daemon's RSS with them.
 3. websockets: `sandstorm dev chat.spk` with N WebSockets opened through the daemon and the
    bridge to the chat app and left idle: the daemon's RSS per connection (the grain's side is
@@ -102,7 +102,7 @@ def run(ctx, p):
     port = ctx.port("grains-S")
     data = os.path.join(ctx.work_dir, "grains-S-data")
     lp = os.path.join(ctx.out_dir, "logs", "grains-S.log")
-    srv = Server("grains-S", "S", port, spawn([ctx.binary, "start", "--port", str(port), "--data-dir", data,
+    srv = Server("grains-S", "S", port, spawn([ctx.binary, "run", "--port", str(port), "--data-dir", data,
                                                "--demo-apps", apps, "--grain-ports", "27900-27909"],
                                               lp, cpu=ctx.srv_cpu), lp)
     token = None

@@ -99,7 +99,7 @@ async function startServer() {
   await fs.mkdir(noDemoApps);
   // A grain port range of our own (tests run in parallel).
   const first = 23000 + (process.pid % 1500) * 4;
-  const args = ['start', '--port', '0', '--data-dir', path.join(tmpDir, 'data'), '--ui-dir', uiDir,
+  const args = ['run', '--port', '0', '--data-dir', path.join(tmpDir, 'data'), '--ui-dir', uiDir,
     '--demo-apps', noDemoApps, '--grain-ports', `${first}-${first + 3}`];
   log(`# starting: ${binaryArg} ${args.join(' ')}`);
   server = spawn(path.resolve(binaryArg), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });

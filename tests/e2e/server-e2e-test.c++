@@ -25,7 +25,7 @@ public:
     REQUIRE(pid >= 0);
     if (pid == 0) {
       dup2(out[1], STDOUT_FILENO);
-      std::vector<std::string> args = {SANDSTORM_BINARY, "start", "--port", "0",
+      std::vector<std::string> args = {SANDSTORM_BINARY, "run", "--port", "0",
                                        "--data-dir", dataDir, "--ui-dir", SHELL_UI_DIR};
       for (auto& e: extra) args.push_back(e);
       std::vector<char*> argv;
@@ -105,7 +105,7 @@ public:
 
 }  // namespace
 
-TEST_CASE("sandstorm start serves the shell page and stops cleanly on SIGTERM", "[e2e]") {
+TEST_CASE("sandstorm run serves the shell page and stops cleanly on SIGTERM", "[e2e]") {
   ss::test::TempDir data;
   RunningServer server(data.file("data").cStr());
 
@@ -159,7 +159,7 @@ TEST_CASE("a second server on the same data directory is refused with a clear me
   if (pid == 0) {
     dup2(err[1], STDERR_FILENO);
     std::string dir = data.file("data").cStr();
-    execl(SANDSTORM_BINARY, SANDSTORM_BINARY, "start", "--port", "0", "--data-dir", dir.c_str(),
+    execl(SANDSTORM_BINARY, SANDSTORM_BINARY, "run", "--port", "0", "--data-dir", dir.c_str(),
           "--ui-dir", SHELL_UI_DIR, (char*)nullptr);
     _exit(127);
   }

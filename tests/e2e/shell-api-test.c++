@@ -1,4 +1,4 @@
-// The shell's API end to end, through the real `sandstorm start`: first-run setup, CSRF and
+// The shell's API end to end, through the real `sandstorm run`: first-run setup, CSRF and
 // cross-site refusal, app upload, grains, grain origins (session cookie, cookie stripping, CSP,
 // view-only enforcement), sharing and revocation, trash, and port reuse clearing site data.
 #include <arpa/inet.h>
@@ -92,7 +92,7 @@ public:
     if (pid == 0) {
       dup2(out[1], STDOUT_FILENO);
       std::string ports = std::to_string(grainPort) + "-" + std::to_string(grainPort);
-      execl(SANDSTORM_BINARY, SANDSTORM_BINARY, "start", "--port", "0", "--data-dir",
+      execl(SANDSTORM_BINARY, SANDSTORM_BINARY, "run", "--port", "0", "--data-dir",
             dataDir.c_str(), "--grain-ports", ports.c_str(), "--demo-apps", DEMO_APPS_DIR,
             (char*)nullptr);
       _exit(127);

@@ -35,7 +35,7 @@ printf 'pid %s/nginx.pid;\nerror_log %s/logs/error.log;\nevents {}\nhttp {\n acc
   "$work" "$work" "$work" > "$work/conf/nginx.conf"
 "$NGINX" -p "$work" -c "$work/conf/nginx.conf" || fail "nginx refused the example configuration"
 
-"$SANDSTORM" start --port "$shell" --data-dir "$work/data" --grain-ports "$grain-$grain" \
+"$SANDSTORM" run --port "$shell" --data-dir "$work/data" --grain-ports "$grain-$grain" \
   --wildcard-host '*.example.com' > "$work/out" 2>&1 &
 server=$!
 for _ in $(seq 100); do grep -q "#/setup/" "$work/out" && break; sleep 0.1; done

@@ -1,4 +1,4 @@
-"""The real `sandstorm start` for fault and load tests: start it (optionally under a wrapper
+"""The real `sandstorm run` for fault and load tests: start it (optionally under a wrapper
 such as prlimit, strace or unshare), set up the admin, install an spk, create and open grains,
 and talk to the shell and grain ports. Python stdlib only; every wait is bounded."""
 import json
@@ -101,7 +101,7 @@ class Daemon:
         ports = f"{self.first_grain_port}-{self.first_grain_port + grain_ports - 1}"
         self.log_path = os.path.join(self.tmp.name, "daemon.log")
         self.log = open(self.log_path, "wb")
-        args = [*wrapper, binary, "start", "--port", "0", "--data-dir", self.data_dir,
+        args = [*wrapper, binary, "run", "--port", "0", "--data-dir", self.data_dir,
                 "--grain-ports", ports, "--demo-apps", os.path.join(self.tmp.name, "none"),
                 *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log,
@@ -117,6 +117,8 @@ class Daemon:
                     break
                 out += chunk
         text = out.decode()
+        if "Sandstorm is running at" not in text:
+            raise RuntimeError(f"unexpected start output of {args}: {text!r}\n{self.daemon_log()}")
         self.port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", text).group(1))
         self.setup_token = re.search(r"#/setup/(\S+)", text).group(1)
         self.cookie = ""
