@@ -92,4 +92,11 @@ constexpr uint64_t GRAIN_LOG_BYTES_PER_SECOND = 256 * 1024;
 constexpr size_t GRAIN_LOG_READ_BYTES = 64 * 1024;
 // One read from a grain's output pipe (a full default pipe); bounds the work of one wake-up.
 
+// ---- The server's own log (`sandstorm start`: <data-dir>/log/sandstorm.log) ------------------
+constexpr uint64_t SERVER_LOG_ROTATE_BYTES = 8 << 20;
+// The log moves to sandstorm.log.1 (replacing the previous one) past this: at most 2x on disk.
+constexpr uint64_t SERVER_LOG_CHECK_MS = 2'000;
+// How often the size is checked. The server logs per event, not per request, so a check every
+// couple of seconds keeps the overshoot small without a stat per line.
+
 }  // namespace ss::limits

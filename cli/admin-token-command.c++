@@ -7,6 +7,8 @@
 #include <kj/debug.h>
 
 #include "cli/errors.h"
+#include "cli/pid-file.h"
+#include "cli/server-options.h"
 #include "config.h"
 #include "shell/accounts.h"
 #include "shell/data-dir.h"
@@ -20,24 +22,23 @@ public:
   explicit AdminTokenCommand(kj::ProcessContext& context): context(context) {}
 
   kj::MainFunc getMain() {
-    return kj::MainBuilder(context, "Sandstorm " SANDSTORM_VERSION,
+    kj::MainBuilder builder(context, "Sandstorm " SANDSTORM_VERSION,
                            "Prints a new one-time link (valid 24 hours) that creates the first "
-                           "administrator account. Safe to run while the server is running.")
-        .addOptionWithArg({"data-dir"}, KJ_BIND_METHOD(*this, setDataDir), "<dir>",
-                          "The server's data directory (default as for `sandstorm start`).")
+                           "administrator account. Safe to run while the server is running.");
+    builder
         .addOptionWithArg({'p', "port"}, KJ_BIND_METHOD(*this, setPort), "<port>",
-                          "The shell port, for the printed link (default 6080).")
-        .callAfterParsing(KJ_BIND_METHOD(*this, run))
-        .build();
+                          "The shell port, for the printed link (default: the running "
+                          "server's URL, BASE_URL, else 6080).")
+        .addOption({'q', "quiet"}, [this]() { quiet = true; return true; },
+                   "Print only the token.");
+    options.addLocating(builder);
+    return builder.callAfterParsing(KJ_BIND_METHOD(*this, run)).build();
   }
 
 private:
-  kj::MainBuilder::Validity setDataDir(kj::StringPtr value) {
-    dataDir = kj::heapString(value);
-    return true;
-  }
   kj::MainBuilder::Validity setPort(kj::StringPtr value) {
     port = kj::heapString(value);
+    portGiven = true;
     return true;
   }
 
@@ -50,7 +51,8 @@ private:
   }
 
   void issue() {
-    auto dir = dataDir == nullptr ? shell::DataDir::defaultPath() : kj::heapString(dataDir);
+    Config config = options.resolve("admin-token");
+    auto dir = dataDirOf(config);
     auto path = kj::str(dir, "/sandstorm.sqlite3");
     KJ_REQUIRE(access(path.cStr(), F_OK) == 0,
                "no server data here: start the server once (`sandstorm start`), or pass the "
@@ -67,14 +69,30 @@ private:
                "an administrator account exists already: log in, or ask an administrator for an "
                "invite link");
     auto token = accounts.createAdminToken();
-    printf("Open http://127.0.0.1:%s/#/setup/%s to create the first administrator account\n",
-           port.cStr(), token.cStr());
+    if (quiet) {
+      printf("%s\n", token.cStr());
+    } else {
+      // The link's base: what the person was told at start (BASE_URL or the running server's
+      // URL), unless they name a port.
+      kj::String base = kj::str("http://127.0.0.1:", port, "/");
+      if (!portGiven) {
+        KJ_IF_MAYBE(url, config.baseUrl) {
+          base = kj::str(*url, "/");
+        } else KJ_IF_MAYBE(running, runningServerUrl(dir)) {
+          base = kj::mv(*running);
+        }
+      }
+      printf("Open %s#/setup/%s to create the first administrator account\n", base.cStr(),
+             token.cStr());
+    }
     fflush(stdout);  // context.exit() does not flush stdio
   }
 
   kj::ProcessContext& context;
-  kj::String dataDir;
+  ServerOptions options;
   kj::String port = kj::str("6080");
+  bool portGiven = false;
+  bool quiet = false;
 };
 
 }  // namespace

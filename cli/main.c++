@@ -5,7 +5,9 @@
 #include "cli/admin-token-command.h"
 #include "cli/spk-command.h"
 #include "cli/dev-command.h"
+#include "cli/exit-codes.h"
 #include "cli/run-command.h"
+#include "cli/service-commands.h"
 #include "config.h"
 
 namespace ss::cli {
@@ -20,8 +22,14 @@ public:
                            "through a web shell. Run `sandstorm <command> --help` for details.")
         .addSubCommand("run", [this]() { return runCommand(context); },
                        "Run the server in the foreground (for systemd and terminals).")
-        .addSubCommand("start", [this]() { return runCommand(context); },
-                       "Run the server in the foreground (same as run, for now).")
+        .addSubCommand("start", [this]() { return startCommand(context); },
+                       "Start the server in the background; print its URL.")
+        .addSubCommand("stop", [this]() { return stopCommand(context); },
+                       "Stop the background server (SIGTERM, then wait up to 30 s).")
+        .addSubCommand("status", [this]() { return statusCommand(context); },
+                       "Print the server's pid and URL; exit 0 if running, 3 if not.")
+        .addSubCommand("restart", [this]() { return restartCommand(context); },
+                       "Stop and start the background server.")
         .addSubCommand("dev", [this]() { return devCommand(context); },
                        "Run one app directory as a live grain on a local port.")
         .addSubCommand("admin-token", [this]() { return adminTokenCommand(context); },
@@ -37,4 +45,9 @@ private:
 
 }  // namespace ss::cli
 
-KJ_MAIN(ss::cli::SandstormMain)
+int main(int argc, char* argv[]) {
+  // KJ_MAIN, with a context whose usage errors exit 2 (cli/exit-codes.h).
+  ss::cli::CliContext context(argv[0]);
+  ss::cli::SandstormMain mainObject(context);
+  return kj::runMainAndExit(context, mainObject.getMain(), argc, argv);
+}

@@ -2,7 +2,12 @@
 #include "cli/run-command.h"
 
 #include "cli/errors.h"
+#include "cli/pid-file.h"
+#include "cli/sd-notify.h"
+#include "cli/server-log.h"
+#include "cli/server-options.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -82,113 +87,38 @@ public:
   explicit RunCommand(kj::ProcessContext& context): context(context) {}
 
   kj::MainFunc getMain() {
-    return kj::MainBuilder(context, "Sandstorm " SANDSTORM_VERSION,
-                           "Runs the Sandstorm server in the foreground until SIGTERM or SIGINT "
-                           "(Ctrl-C), which drain in-flight requests and exit 0.")
-        .addOptionWithArg({'p', "port"}, KJ_BIND_METHOD(*this, setPort), "<port>",
-                          "Shell port (default 6080; 0 picks a free port).")
-        .addOptionWithArg({"listen"}, KJ_BIND_METHOD(*this, setListen), "<address>",
-                          "Address to bind (default 127.0.0.1; 0.0.0.0 or :: for all).")
-        .addOptionWithArg({"data-dir"}, KJ_BIND_METHOD(*this, setDataDir), "<dir>",
-                          "Data directory (default /var/lib/sandstorm as root, else "
-                          "~/.local/share/sandstorm).")
-        .addOptionWithArg({"ui-dir"}, KJ_BIND_METHOD(*this, setUiDir), "<dir>",
-                          "Directory of the web UI (default: the installed or source shell-ui/).")
-        .addOptionWithArg({"grain-ports"}, KJ_BIND_METHOD(*this, setGrainPorts), "<first>-<last>",
-                          "Ports for grain origins, one per open grain (default 7000-7099).")
-        .addOptionWithArg({"wildcard-host"}, KJ_BIND_METHOD(*this, setWildcard), "<*.domain>",
-                          "Serve grains at https://grain-<port>.<domain>/ through a TLS proxy "
-                          "(docs/nginx-example.conf) instead of http://<host>:<port>/.")
-        .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, setIdle), "<seconds>",
-                          "Stop a grain after this long without requests (default 120).")
-        .addOptionWithArg({"grain-timeout"}, KJ_BIND_METHOD(*this, setGrainTimeout),
-                          "<seconds>",
-                          "Answer 504 when a grain sends no response head for this long "
-                          "(default 310).")
-        .addOptionWithArg({"send-timeout"}, KJ_BIND_METHOD(*this, setSendTimeout), "<seconds>",
-                          "Drop a client that reads none of its response for this long "
-                          "(default 60).")
-        .addOptionWithArg({"demo-apps"}, KJ_BIND_METHOD(*this, setDemoApps), "<dir>",
-                          "Directory of .spk files installed on first start (default: the "
-                          "installed or built demo apps).")
-        .addOption({"debug"}, [this]() { setLogLevel(LogLevel::DEBUG); return true; },
-                   "Log debug messages.")
-        .callAfterParsing(KJ_BIND_METHOD(*this, run))
-        .build();
+    kj::MainBuilder builder(context, "Sandstorm " SANDSTORM_VERSION,
+                            "Runs the Sandstorm server in the foreground until SIGTERM or SIGINT "
+                            "(Ctrl-C), which drain in-flight requests and exit 0. This is what "
+                            "systemd runs (Type=notify: READY=1 once the port accepts "
+                            "connections); `sandstorm start` runs it in the background.");
+    options.addAll(builder);
+    builder
+        .addOptionWithArg({"log-file"}, KJ_BIND_METHOD(*this, setLogFile), "<file>",
+                          "Write stdout and stderr to this file, rotated past 8 MiB (used by "
+                          "`sandstorm start`).")
+        .addOptionWithArg({"ready-fd"}, KJ_BIND_METHOD(*this, setReadyFd), "<fd>",
+                          "Write the startup message to this fd once serving, then close it "
+                          "(used by `sandstorm start`).")
+        .callAfterParsing(KJ_BIND_METHOD(*this, run));
+    return builder.build();
   }
 
 private:
-  kj::MainBuilder::Validity setPort(kj::StringPtr value) {
+  kj::MainBuilder::Validity setLogFile(kj::StringPtr value) {
+    if (value.size() == 0) return "must not be empty";
+    logFile = absolutePath(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setReadyFd(kj::StringPtr value) {
     char* end;
-    unsigned long n = strtoul(value.cStr(), &end, 10);
-    if (value.size() == 0 || *end != '\0' || n > 65535) return "port must be 0-65535";
-    port = static_cast<uint16_t>(n);
-    return true;
-  }
-  kj::MainBuilder::Validity setListen(kj::StringPtr value) {
-    listen = kj::heapString(value);
-    return true;
-  }
-  kj::MainBuilder::Validity setDataDir(kj::StringPtr value) {
-    if (value.size() == 0) return "--data-dir must not be empty";
-    dataDir = kj::heapString(value);
-    return true;
-  }
-  kj::MainBuilder::Validity setGrainPorts(kj::StringPtr value) {
-    unsigned first, last;
-    char extra;
-    if (sscanf(value.cStr(), "%u-%u%c", &first, &last, &extra) != 2 || first == 0 ||
-        last > 65535 || last < first) {
-      return "--grain-ports must look like 7000-7099";
+    long n = strtol(value.cStr(), &end, 10);
+    if (value.size() == 0 || *end != '\0' || n < 3 || n > 1023 || fcntl(int(n), F_GETFD) < 0) {
+      return "must be an open file descriptor above 2";
     }
-    origins.firstPort = static_cast<uint16_t>(first);
-    origins.portCount = static_cast<uint16_t>(last - first + 1);
-    return true;
-  }
-  kj::MainBuilder::Validity setWildcard(kj::StringPtr value) {
-    if (!value.startsWith("*.") || value.size() < 4 || value.findFirst('/') != nullptr ||
-        value.findFirst(':') != nullptr) {
-      return "--wildcard-host must look like *.example.com";
-    }
-    origins.wildcardHost = kj::heapString(value);
-    return true;
-  }
-  kj::MainBuilder::Validity setIdle(kj::StringPtr value) {
-    char* end;
-    unsigned long n = strtoul(value.cStr(), &end, 10);
-    if (value.size() == 0 || *end != '\0' || n == 0 || n > 86400) {
-      return "--idle-timeout must be 1-86400 seconds";
-    }
-    idleSeconds = n;
-    return true;
-  }
-  static kj::Maybe<uint64_t> parseSeconds(kj::StringPtr value) {
-    char* end;
-    unsigned long n = strtoul(value.cStr(), &end, 10);
-    if (value.size() == 0 || *end != '\0' || n == 0 || n > 86400) return nullptr;
-    return uint64_t(n);
-  }
-  kj::MainBuilder::Validity setGrainTimeout(kj::StringPtr value) {
-    KJ_IF_MAYBE(n, parseSeconds(value)) {
-      origins.grainResponseTimeoutMs = *n * 1000;
-      return true;
-    }
-    return "--grain-timeout must be 1-86400 seconds";
-  }
-  kj::MainBuilder::Validity setSendTimeout(kj::StringPtr value) {
-    KJ_IF_MAYBE(n, parseSeconds(value)) {
-      httpOptions.sendTimeoutMs = *n * 1000;
-      origins.http.sendTimeoutMs = *n * 1000;
-      return true;
-    }
-    return "--send-timeout must be 1-86400 seconds";
-  }
-  kj::MainBuilder::Validity setDemoApps(kj::StringPtr value) {
-    demoApps = kj::heapString(value);
-    return true;
-  }
-  kj::MainBuilder::Validity setUiDir(kj::StringPtr value) {
-    uiDir = kj::heapString(value);
+    // Ours from now on: grains must not inherit it (start waits for its EOF).
+    fcntl(int(n), F_SETFD, FD_CLOEXEC);
+    readyFd = AutoCloseFd(int(n));
     return true;
   }
 
@@ -207,15 +137,31 @@ private:
 
   void serve() {
     signal(SIGPIPE, SIG_IGN);
+    // The log first: whatever goes wrong next should be in it (`start` shows its tail).
+    kj::Maybe<ServerLog> log;
+    KJ_IF_MAYBE(path, logFile) log.emplace(*path);
+
+    Config config = options.resolve("run");
     KJ_IF_MAYBE(why, reactor::probeIoUring()) {
       KJ_FAIL_REQUIRE(kj::str("cannot start: ", *why));
     }
     raiseFdLimit();
 
-    kj::String dataPath = dataDir == nullptr ? shell::DataDir::defaultPath() : kj::heapString(dataDir);
+    kj::String dataPath = dataDirOf(config);
     shell::DataDir data(dataPath);
-    kj::String uiPath = uiDir == nullptr ? defaultUiDir() : kj::heapString(uiDir);
+    PidFile pidFile(dataPath);
+    kj::String uiPath = config.uiDir == nullptr ? defaultUiDir()
+                                                : kj::heapString(KJ_ASSERT_NONNULL(config.uiDir));
     shell::StaticFiles ui(uiPath);
+    KJ_IF_MAYBE(user, config.serverUser) {
+      // Honest about SERVER_USER (README "Running as a service"): grain sandboxes need root
+      // (cgroups, uid mapping), so the server does not switch to it.
+      if (getuid() == 0) {
+        kj::StringPtr serverUser = *user;
+        SS_LOG(INFO, "server", "SERVER_USER is not used: the server keeps root for the grain "
+               "sandboxes; grains run as their own unprivileged uid", serverUser);
+      }
+    }
 
     reactor::Reactor reactor;
     kj::EventLoop loop(reactor);
@@ -223,12 +169,29 @@ private:
 
     shell::GrainHostOptions hostOptions;
     hostOptions.bridgePath = findBridge();
-    hostOptions.idleTimeoutMs = idleSeconds * 1000;
+    hostOptions.idleTimeoutMs = config.idleTimeoutSeconds.orDefault(120) * 1000;
+    KJ_IF_MAYBE(mib, config.grainMemoryMib) hostOptions.limits.memoryBytes = *mib << 20;
+    KJ_IF_MAYBE(n, config.grainMaxProcesses) hostOptions.limits.pidsMax = *n;
     shell::GrainHost grainHost(reactor, kj::mv(hostOptions));
     shell::Accounts accounts(data.db());
     shell::Apps apps(data.db(), reactor, data.path());
     shell::Grains grains(data.db(), data.path(), apps, grainHost);
+
+    kj::StringPtr listen = DEFAULT_BIND_IP;
+    KJ_IF_MAYBE(ip, config.bindIp) listen = *ip;
+    http::ServerOptions httpOptions;
+    shell::OriginsOptions origins;
     origins.listenAddress = kj::heapString(listen);
+    KJ_IF_MAYBE(range, config.grainPorts) {
+      origins.firstPort = range->first;
+      origins.portCount = range->count;
+    }
+    KJ_IF_MAYBE(host, config.wildcardHost) origins.wildcardHost = kj::heapString(*host);
+    KJ_IF_MAYBE(n, config.grainTimeoutSeconds) origins.grainResponseTimeoutMs = *n * 1000;
+    KJ_IF_MAYBE(n, config.sendTimeoutSeconds) {
+      httpOptions.sendTimeoutMs = *n * 1000;
+      origins.http.sendTimeoutMs = *n * 1000;
+    }
     shell::GrainOrigins grainOrigins(reactor, data.db(), grainHost, kj::mv(origins),
         [&grains](kj::StringPtr grainId) { return grains.specFor(grainId); });
     grains.setOrigins(grainOrigins);
@@ -242,7 +205,11 @@ private:
 
     // First start: offer the demo apps (once: an admin who uninstalls them keeps them gone).
     if (shell::sqlInteger(data.db(), "SELECT COUNT(*) FROM meta WHERE key = 'demo-apps'") == 0) {
-      apps.installDemoApps(demoApps == nullptr ? defaultDemoAppsDir() : kj::heapString(demoApps));
+      if (config.installDemoApps.orDefault(true)) {
+        apps.installDemoApps(config.demoAppsDir == nullptr
+                                 ? defaultDemoAppsDir()
+                                 : kj::heapString(KJ_ASSERT_NONNULL(config.demoAppsDir)));
+      }
       shell::sqlExec(data.db(), "INSERT INTO meta (key, value) VALUES ('demo-apps', 'offered')");
     }
 
@@ -251,7 +218,7 @@ private:
                                                          &sharing, &admin}));
     http::Server server(reactor, shell, httpOptions);
 
-    auto listener = listenTcp(listen, port, limits::LISTEN_BACKLOG);
+    auto listener = listenTcp(listen, config.port.orDefault(DEFAULT_PORT), limits::LISTEN_BACKLOG);
     uint16_t actualPort = localPort(listener);
     server.listen(kj::mv(listener));
 
@@ -267,22 +234,42 @@ private:
       }
     });
 
-    kj::StringPtr shownHost =
-        listen == "0.0.0.0" || listen == "::" ? kj::StringPtr("127.0.0.1") : listen.asPtr();
-    bool v6 = shownHost.findFirst(':') != nullptr;
     size_t uiFiles = ui.fileCount();
     SS_LOG(INFO, "server", "started", actualPort, dataPath, uiPath, uiFiles);
-    auto base = kj::str("http://", v6 ? "[" : "", shownHost, v6 ? "]" : "", ":", actualPort);
-    printf("Sandstorm is running at %s/\n", base.cStr());
+    auto base = baseUrlOf(config, actualPort);
+    pidFile.setUrl(kj::str(base, "/"));
+    auto message = kj::str("Sandstorm is running at ", base, "/\n");
     if (accounts.needsSetup()) {
       // The link is the only way to create the first account: print it where the person who
       // started the server sees it (`sandstorm admin-token` makes a new one).
-      printf("First start: open %s/#/setup/%s to create the administrator account.\n",
-             base.cStr(), accounts.createAdminToken().cStr());
+      message = kj::str(message, "First start: open ", base, "/#/setup/",
+                        accounts.createAdminToken(), " to create the administrator account.\n");
     }
+    fputs(message.cStr(), stdout);
     fflush(stdout);
+    KJ_IF_MAYBE(fd, readyFd) {
+      // `start` is waiting for this (then EOF). It may have gone (Ctrl-C): that is fine.
+      ssize_t ignored = write(fd->get(), message.begin(), message.size());
+      (void)ignored;
+      readyFd = nullptr;
+    }
+    // The port accepts connections and the store is open: systemd may call us started.
+    sdNotify(kj::str("READY=1\nSTATUS=", base, "/"));
+
+    kj::Promise<void> background = kj::READY_NOW;
+    KJ_IF_MAYBE(usec, sdWatchdogUsec()) {
+      // From the reactor's own timer: a wedged loop stops the pings and systemd restarts us.
+      background = watchdogLoop(reactor.timer(), *usec / 2);
+    }
+    KJ_IF_MAYBE(l, log) {
+      background = kj::joinPromises(kj::arr(kj::mv(background), l->rotateLoop(reactor.timer())));
+    }
+    background = background.eagerlyEvaluate([](kj::Exception&& e) {
+      SS_LOG(ERROR, "server", "background task failed", e);
+    });
 
     int signo = stop.promise.wait(waitScope);
+    sdNotify("STOPPING=1");
     kj::StringPtr signal = strsignal(signo);
     size_t openConnections = server.stats().openConnections;
     SS_LOG(INFO, "server", "shutting down", signal, openConnections);
@@ -293,15 +280,17 @@ private:
     SS_LOG(INFO, "server", "stopped", requests);
   }
 
+  static kj::Promise<void> watchdogLoop(kj::Timer& timer, uint64_t intervalUsec) {
+    sdNotify("WATCHDOG=1");
+    return timer.afterDelay(intervalUsec * kj::MICROSECONDS).then([&timer, intervalUsec]() {
+      return watchdogLoop(timer, intervalUsec);
+    });
+  }
+
   kj::ProcessContext& context;
-  uint16_t port = 6080;
-  kj::String listen = kj::str("127.0.0.1");
-  kj::String dataDir;
-  kj::String uiDir;
-  kj::String demoApps;
-  shell::OriginsOptions origins;
-  http::ServerOptions httpOptions;
-  uint64_t idleSeconds = 120;
+  ServerOptions options;
+  kj::Maybe<kj::String> logFile;
+  kj::Maybe<AutoCloseFd> readyFd;
   static constexpr int64_t TRASH_DAYS = 30;  // grains in the trash longer than this are deleted
 };
 
