@@ -8,6 +8,7 @@
 #include "cli/exit-codes.h"
 #include "cli/run-command.h"
 #include "cli/service-commands.h"
+#include "cli/update-command.h"
 #include "config.h"
 
 namespace ss::cli {
@@ -30,6 +31,8 @@ public:
                        "Print the server's pid and URL; exit 0 if running, 3 if not.")
         .addSubCommand("restart", [this]() { return restartCommand(context); },
                        "Stop and start the background server.")
+        .addSubCommand("update", [this]() { return updateCommand(context); },
+                       "Install a new bundle and restart; config and data are kept.")
         .addSubCommand("dev", [this]() { return devCommand(context); },
                        "Run one app directory as a live grain on a local port.")
         .addSubCommand("admin-token", [this]() { return adminTokenCommand(context); },

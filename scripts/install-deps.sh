@@ -27,6 +27,8 @@ PACKAGES=(
   bubblewrap
   # benchmarks (perf/run)
   wrk nginx-light openssl
+  # the systemd unit test (systemd-analyze verify; nothing is started)
+  systemd
   # demo app (apps/static-site): busybox httpd
   busybox-static
   # real app packaged from Debian (apps/radicale): Radicale on python3.11. The library package,
