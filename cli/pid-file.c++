@@ -37,8 +37,12 @@ PidFile::PidFile(kj::StringPtr dataDir): dir(kj::str(dataDir, "/run")) {
   if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
     int error = errno;
     KJ_REQUIRE(error == EWOULDBLOCK, "cannot lock the pidfile", path, strerror(error));
-    KJ_FAIL_REQUIRE(kj::str("another server holds ", path));
+    KJ_FAIL_REQUIRE("another Sandstorm server is already using this data directory; stop it "
+                    "first (or pass a different --data-dir)", dataDir);
   }
+  // The URL of a previous run would be wrong until this one writes its own.
+  auto url = kj::str(dir, "/sandstorm.url");
+  if (unlink(url.cStr()) < 0 && errno != ENOENT) KJ_FAIL_SYSCALL("unlink", errno, url);
   auto text = kj::str(getpid(), "\n");
   KJ_SYSCALL(ftruncate(fd.get(), 0), path);
   ssize_t n;

@@ -148,8 +148,11 @@ private:
     raiseFdLimit();
 
     kj::String dataPath = dataDirOf(config);
-    shell::DataDir data(dataPath);
+    // The pidfile lock is taken before the data directory's and released after it (reverse
+    // destruction order): once `stop` sees it free, a new server can take the directory.
+    makeDirectories(dataPath, 0711);  // as DataDir makes it: grains traverse it
     PidFile pidFile(dataPath);
+    shell::DataDir data(dataPath);
     kj::String uiPath = config.uiDir == nullptr ? defaultUiDir()
                                                 : kj::heapString(KJ_ASSERT_NONNULL(config.uiDir));
     shell::StaticFiles ui(uiPath);

@@ -96,7 +96,7 @@ int startDaemon(const ServerOptions& options, kj::StringPtr verb) {
     printf("Sandstorm is already running (pid %d) at %s\n", int(*pid), url.cStr());
     return EXIT_OK;
   }
-  makeDirectories(dataDir, 0700);
+  makeDirectories(dataDir, 0711);  // as the server makes it: grains traverse it
   auto logDir = kj::str(dataDir, "/log");
   makeDirectories(logDir, 0700);
   auto logPath = serverLogPath(dataDir);

@@ -6,7 +6,7 @@
 #   install.sh --update BUNDLE --dir DIR
 #
 # Layout: DIR/sandstorm-<version>/ (one per installed version), DIR/latest -> the current one,
-# DIR/sandstorm.conf (written only if absent), DIR/var (the data, 0700). Re-running never
+# DIR/sandstorm.conf (written only if absent), DIR/var (the data, 0711: not listable). Re-running never
 # touches the config or the data. Outside DIR it writes only /usr/local/bin/sandstorm (unless
 # --no-symlinks), the unit /etc/systemd/system/sandstorm.service (when systemd runs) and the
 # service user (SERVER_USER, unless --no-user).
@@ -161,6 +161,7 @@ version=$(bundle_version) || exit 1
 
 mkdir -p "$DIR"
 chmod 0755 "$DIR"
+previous=$(readlink "$DIR/latest" 2>/dev/null || true)
 unpack "$version"
 
 if [ ! -f "$DIR/sandstorm.conf" ]; then
@@ -180,7 +181,15 @@ fi
 DATA=$(conf_value DATA_DIR)
 DATA=${DATA:-$DIR/var}
 mkdir -p "$DATA"
-chmod 0700 "$DATA"
+# Grains run as their own uid and open their package and storage below DATA_DIR: every
+# directory above it must be searchable by others (o+x), as /opt is.
+d=$(dirname "$DATA")
+while [ "$d" != / ]; do
+  [ "$(( 0$(stat -c %a "$d") & 1 ))" = 1 ] || die "$d is not searchable by other users (chmod o+x $d): grains could not reach their data below it"
+  d=$(dirname "$d")
+done
+# Traversable, not listable: grains run as their own uid and reach their storage below it.
+chmod 0711 "$DATA"
 
 USER_NAME=$(conf_value SERVER_USER)
 if [ "$MAKE_USER" = 1 ] && [ -n "$USER_NAME" ] && ! getent passwd "$USER_NAME" >/dev/null; then
@@ -205,6 +214,11 @@ if [ "$SYSTEMD" = 1 ]; then
   "$DIR/latest/bin/sandstorm" admin-token --config "$CONF" 2>/dev/null || say "an administrator account exists already"
 else
   say "systemd is not running here: starting with \`sandstorm start\` (it will not start at boot)"
+  if [ -n "$previous" ] && [ "$previous" != "sandstorm-$version" ] &&
+     "$DIR/latest/bin/sandstorm" status --config "$CONF" >/dev/null 2>&1; then
+    say "$previous is running: restarting it as sandstorm-$version"
+    "$DIR/latest/bin/sandstorm" stop --config "$CONF"
+  fi
   out=$("$DIR/latest/bin/sandstorm" start --config "$CONF")
   echo "$out"
   case "$out" in

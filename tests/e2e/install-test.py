@@ -20,6 +20,7 @@ import urllib.request
 
 SRC, BUILD = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="install-test-")
+os.chmod(WORK, 0o755)  # like /opt: grain uids must traverse down to the data directory
 DIR = os.path.join(WORK, "opt")
 CONF = os.path.join(DIR, "sandstorm.conf")
 
@@ -84,7 +85,7 @@ def main():
     check("#/setup/" in r.stdout, "install prints the admin setup link")
     token = r.stdout.split("#/setup/")[1].split()[0]
     check(os.readlink(os.path.join(DIR, "latest")) == "sandstorm-test1", "latest -> test1")
-    check(os.stat(os.path.join(DIR, "var")).st_mode & 0o777 == 0o700, "data directory is 0700")
+    check(os.stat(os.path.join(DIR, "var")).st_mode & 0o777 == 0o711, "data directory is 0711")
     sandstorm = os.path.join(DIR, "latest", "bin", "sandstorm")
     check(run(sandstorm, "status", "--config", CONF).returncode == 0, "status: running, exit 0")
 
@@ -120,6 +121,16 @@ def main():
     client.call("POST", "/api/login", {"name": "admin", "password": "pw-123456789"})
     grains = client.call("GET", "/api/grains")[1]
     check([g["id"] for g in grains] == [grain["id"]], "the account and its grain survived update")
+    client.refresh_csrf()
+    opened = client.call("POST", f"/api/grains/{grain['id']}/open")[1]
+    try:
+        with client.opener.open(opened["url"], timeout=60) as r:
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+        print(e.read().decode(errors="replace")[:2000])
+        print(open(os.path.join(DIR, "var", "log", "sandstorm.log")).read()[-3000:])
+    check(status == 200, f"the grain starts and answers after update ({status})")
     check(open(CONF).read() == conf_before, "update keeps sandstorm.conf")
 
     check(run(sandstorm, "stop", "--config", CONF).returncode == 0, "stop: exit 0")

@@ -80,7 +80,7 @@ def verbs():
     check(r.returncode == 0 and "already running" in r.stdout, "start again: already running, 0")
     log = os.path.join(DATA, "log", "sandstorm.log")
     check("server: started" in open(log).read(), "the server logs to <data>/log/sandstorm.log")
-    check(os.stat(DATA).st_mode & 0o777 == 0o700, "data directory is 0700")
+    check(os.stat(DATA).st_mode & 0o777 == 0o711, "data directory is 0711 (grains traverse it)")
 
     r = sandstorm("restart", "--port", str(port), *base)
     check(r.returncode == 0 and "Sandstorm stopped" in r.stdout and "running at" in r.stdout,
