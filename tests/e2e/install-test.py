@@ -97,6 +97,11 @@ def main():
     grain = client.call("POST", "/api/grains",
                         {"appId": apps[0]["appId"], "actionIndex": 0, "title": "kept"})[1]["grain"]
 
+    # A grain port of our own (not the default 7000-7099 that other servers here may hold);
+    # the server reads it at the restart that `update` does.
+    with open(CONF, "a") as f:
+        grain_port = free_port()
+        f.write(f"GRAIN_PORTS={grain_port}-{grain_port}\n")
     conf_before = open(CONF).read()
     r = install("--offline", bundles["test1"], "--port", str(free_port()))
     check(open(CONF).read() == conf_before, "re-running install.sh keeps sandstorm.conf")
@@ -123,6 +128,7 @@ def main():
     check([g["id"] for g in grains] == [grain["id"]], "the account and its grain survived update")
     client.refresh_csrf()
     opened = client.call("POST", f"/api/grains/{grain['id']}/open")[1]
+    check(f":{grain_port}/" in opened["url"], "GRAIN_PORTS from sandstorm.conf is used")
     try:
         with client.opener.open(opened["url"], timeout=60) as r:
             status = r.status
