@@ -102,7 +102,8 @@ kj::Maybe<kj::String> checkBaseUrl(kj::StringPtr url) {
   kj::String hostCopy;
   // host[:port]; an IPv6 literal keeps its brackets.
   KJ_IF_MAYBE(colon, rest.findLast(':')) {
-    if (!rest.startsWith("[") || rest.endsWith("]") == false) {
+    bool bareIpv6 = rest.startsWith("[") && rest.endsWith("]");  // [::1] has no port
+    if (!bareIpv6) {
       auto portText = rest.slice(*colon + 1);
       if (parseNumber(portText, 1, 65535) == nullptr) return kj::str("has a bad port");
       hostCopy = kj::str(rest.slice(0, *colon));
@@ -209,8 +210,7 @@ kj::Maybe<kj::String> applySetting(Config& config, kj::StringPtr key, kj::String
     if (!validIp(value)) return kj::str("must be an IPv4 or IPv6 address (e.g. 127.0.0.1, 0.0.0.0, ::)");
     config.bindIp = kj::heapString(value);
   } else if (key == "BASE_URL") {
-    kj::StringPtr url = value.endsWith("/") ? kj::StringPtr(value.begin(), value.size() - 1) : value;
-    auto copy = kj::heapString(url);
+    auto copy = kj::heapString(value.slice(0, value.size() - (value.endsWith("/") ? 1 : 0)));
     KJ_IF_MAYBE(why, checkBaseUrl(copy)) return kj::mv(*why);
     config.baseUrl = kj::mv(copy);
   } else if (key == "WILDCARD_HOST") {

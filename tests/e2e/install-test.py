@@ -16,9 +16,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 
 SRC, BUILD = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+# Sanitizer builds have a dynamically linked bridge, which cannot run inside a grain.
+GRAINS_RUN = "--no-grain-start" not in sys.argv[3:]
 WORK = tempfile.mkdtemp(prefix="install-test-")
 os.chmod(WORK, 0o755)  # like /opt: grain uids must traverse down to the data directory
 DIR = os.path.join(WORK, "opt")
@@ -126,17 +129,20 @@ def main():
     client.call("POST", "/api/login", {"name": "admin", "password": "pw-123456789"})
     grains = client.call("GET", "/api/grains")[1]
     check([g["id"] for g in grains] == [grain["id"]], "the account and its grain survived update")
+    if not GRAINS_RUN:
+        print("skipped: opening the grain (sanitizer build: its bridge is not static)")
     client.refresh_csrf()
-    opened = client.call("POST", f"/api/grains/{grain['id']}/open")[1]
-    check(f":{grain_port}/" in opened["url"], "GRAIN_PORTS from sandstorm.conf is used")
-    try:
-        with client.opener.open(opened["url"], timeout=60) as r:
-            status = r.status
-    except urllib.error.HTTPError as e:
-        status = e.code
-        print(e.read().decode(errors="replace")[:2000])
-        print(open(os.path.join(DIR, "var", "log", "sandstorm.log")).read()[-3000:])
-    check(status == 200, f"the grain starts and answers after update ({status})")
+    opened = None if not GRAINS_RUN else client.call("POST", f"/api/grains/{grain['id']}/open")[1]
+    if GRAINS_RUN:
+        check(f":{grain_port}/" in opened["url"], "GRAIN_PORTS from sandstorm.conf is used")
+        try:
+            with client.opener.open(opened["url"], timeout=60) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+            print(e.read().decode(errors="replace")[:2000])
+            print(open(os.path.join(DIR, "var", "log", "sandstorm.log")).read()[-3000:])
+        check(status == 200, f"the grain starts and answers after update ({status})")
     check(open(CONF).read() == conf_before, "update keeps sandstorm.conf")
 
     check(run(sandstorm, "stop", "--config", CONF).returncode == 0, "stop: exit 0")
