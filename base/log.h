@@ -1,5 +1,12 @@
-// One logging macro. Lines are structured ("level subsystem message key=value ...") and go to
-// stderr, which systemd's journal captures as-is.
+// One logging macro. Lines are structured and go to stderr (one write() each), in one of two
+// formats (README "Monitoring"):
+//   text: "2024-05-01T10:00:00.123Z info grain: started grain=abc pid=42"; under journald
+//         (JOURNAL_STREAM names our stderr) the timestamp gives way to a "<6>" syslog priority
+//         prefix, which journald turns into the entry's priority.
+//   json: {"ts":"...","level":"info","subsystem":"grain","msg":"started","grain":"abc","pid":"42"}
+// Value names come from the macro's argument text; grainId/appId/userId (also as x.grainId)
+// become grain=, app=, user= so every line about one grain can be found with one filter.
+// KJ_LOG and KJ's own warnings are routed through the same writer (LogBridge).
 //
 //   SS_LOG(INFO, "http", "listening", address, port);
 //
@@ -7,6 +14,8 @@
 // request at INFO.
 #pragma once
 
+#include <kj/exception.h>
+#include <kj/memory.h>
 #include <kj/string.h>
 
 namespace ss {
@@ -15,6 +24,20 @@ enum class LogLevel { DEBUG, INFO, WARNING, ERROR };
 
 void setLogLevel(LogLevel level);
 bool shouldLog(LogLevel level);
+
+enum class LogFormat { TEXT, JSON };
+void setLogFormat(LogFormat format);
+void detectJournal();
+// Turns on the "<N>" prefix when JOURNAL_STREAM matches stderr's device:inode (systemd sets it
+// for a service whose stderr is the journal; a child with other stderr keeps the variable).
+
+class LogBridge final: public kj::ExceptionCallback {
+  // While it lives (on the stack, as KJ requires), KJ_LOG messages (and exceptions KJ logs) on
+  // this thread go through writeLog() with subsystem "kj" and a where=file:line field.
+public:
+  void logMessage(kj::LogSeverity severity, const char* file, int line, int contextDepth,
+                  kj::String&& text) override;
+};
 
 void writeLog(LogLevel level, const char* subsystem, kj::StringPtr message,
               const char* argumentNames, kj::ArrayPtr<const kj::String> values);

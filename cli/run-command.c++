@@ -31,6 +31,7 @@
 #include "shell/grain-backup.h"
 #include "shell/grain-host.h"
 #include "shell/grains.h"
+#include "shell/metrics-page.h"
 #include "shell/origins.h"
 #include "shell/shell.h"
 #include "shell/sql.h"
@@ -142,6 +143,11 @@ private:
     KJ_IF_MAYBE(path, logFile) log.emplace(*path);
 
     Config config = options.resolve("run");
+    // Every line from here on (ours and KJ's) in the configured format.
+    setLogFormat(config.logFormat.orDefault(kj::str("text")) == "json" ? LogFormat::JSON
+                                                                      : LogFormat::TEXT);
+    detectJournal();
+    LogBridge kjLogs;
     KJ_IF_MAYBE(why, reactor::probeIoUring()) {
       KJ_FAIL_REQUIRE(kj::str("cannot start: ", *why));
     }
@@ -182,8 +188,11 @@ private:
 
     kj::StringPtr listen = DEFAULT_BIND_IP;
     KJ_IF_MAYBE(ip, config.bindIp) listen = *ip;
+    http::HttpMetrics httpMetrics;  // the shell's and every grain port's, for /metrics
     http::ServerOptions httpOptions;
+    httpOptions.metrics = &httpMetrics;
     shell::OriginsOptions origins;
+    origins.http.metrics = &httpMetrics;
     origins.listenAddress = kj::heapString(listen);
     KJ_IF_MAYBE(range, config.grainPorts) {
       origins.firstPort = range->first;
@@ -224,6 +233,20 @@ private:
     auto listener = listenTcp(listen, config.port.orDefault(DEFAULT_PORT), limits::LISTEN_BACKLOG);
     uint16_t actualPort = localPort(listener);
     server.listen(kj::mv(listener));
+
+    // /metrics and /api/health on their own address, never the shell port (behind a proxy
+    // every shell client is loopback): off unless asked for.
+    shell::MetricsPage metricsPage({reactor, httpMetrics, grainHost, apps, data.db()});
+    kj::Maybe<kj::Own<http::Server>> metricsServer;
+    KJ_IF_MAYBE(bind, config.metricsBind) {
+      auto address = KJ_ASSERT_NONNULL(parseListenAddress(*bind));
+      auto fd = listenTcp(address.host, address.port, limits::LISTEN_BACKLOG);
+      uint16_t metricsPort = localPort(fd);
+      kj::StringPtr metricsAddress = address.host;
+      auto& s = metricsServer.emplace(kj::heap<http::Server>(reactor, metricsPage));
+      s->listen(kj::mv(fd));
+      SS_LOG(INFO, "server", "metrics listening", metricsAddress, metricsPort);
+    }
 
     auto stop = kj::newPromiseAndFulfiller<int>();
     bool stopping = false;
@@ -277,8 +300,11 @@ private:
     size_t openConnections = server.stats().openConnections;
     SS_LOG(INFO, "server", "shutting down", signal, openConnections);
     // The shell and every grain origin drain together; then grains stop with the host.
-    kj::joinPromises(kj::arr(server.drain(limits::SHUTDOWN_DRAIN_MS), grainOrigins.drain()))
-        .wait(waitScope);
+    kj::Vector<kj::Promise<void>> drains;
+    drains.add(server.drain(limits::SHUTDOWN_DRAIN_MS));
+    drains.add(grainOrigins.drain());
+    KJ_IF_MAYBE(m, metricsServer) drains.add((*m)->drain(limits::SHUTDOWN_DRAIN_MS));
+    kj::joinPromises(drains.releaseAsArray()).wait(waitScope);
     uint64_t requests = server.stats().requests;
     SS_LOG(INFO, "server", "stopped", requests);
   }

@@ -1,6 +1,8 @@
 #include "cli/server-options.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <kj/debug.h>
@@ -18,6 +20,30 @@ kj::String absolutePath(kj::StringPtr path) {
   while (rest.startsWith("./")) rest = rest.slice(2);
   if (rest == ".") return kj::str(cwd);
   return kj::str(cwd, kj::StringPtr(cwd) == "/" ? "" : "/", rest);
+}
+
+kj::Maybe<ListenAddress> parseListenAddress(kj::StringPtr text) {
+  KJ_IF_MAYBE(colon, text.findLast(':')) {
+    kj::String host = kj::heapString(text.slice(0, *colon).begin(), *colon);
+    kj::StringPtr portText = text.slice(*colon + 1);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = kj::heapString(host.begin() + 1, host.size() - 2);
+    } else if (host.findFirst(':') != nullptr) {
+      return nullptr;  // IPv6 needs brackets: "[::1]:9116"
+    }
+    char* end;
+    unsigned long port = strtoul(portText.cStr(), &end, 10);
+    if (host.size() == 0 || portText.size() == 0 || *end != '\0' || port > 65535) {
+      return nullptr;
+    }
+    in6_addr ignored;
+    if (inet_pton(AF_INET, host.cStr(), &ignored) != 1 &&
+        inet_pton(AF_INET6, host.cStr(), &ignored) != 1) {
+      return nullptr;
+    }
+    return ListenAddress{kj::mv(host), uint16_t(port)};
+  }
+  return nullptr;
 }
 
 kj::MainBuilder::Validity ServerOptions::set(kj::StringPtr option, kj::StringPtr key,
@@ -93,6 +119,22 @@ void ServerOptions::addAll(kj::MainBuilder& builder) {
         return setPath("demo-apps", "DEMO_APPS_DIR", v);
       }, "<dir>", "Directory of .spk files installed on first start (DEMO_APPS_DIR; default: "
                   "the installed or built demo apps).")
+      .addOptionWithArg({"metrics-listen"}, [this](kj::StringPtr v) -> kj::MainBuilder::Validity {
+        if (parseListenAddress(v) == nullptr) {
+          return "must be <ip>:<port>, e.g. 127.0.0.1:9116 or [::1]:9116";
+        }
+        metricsListen = kj::str(v);
+        arguments.add(kj::str("--metrics-listen=", v));
+        return true;
+      }, "<ip>:<port>", "Serve /metrics (Prometheus) and /api/health on this separate address "
+                        "(METRICS_BIND; default: off). Keep it private: it is unauthenticated.")
+      .addOptionWithArg({"log-format"}, [this](kj::StringPtr v) -> kj::MainBuilder::Validity {
+        if (v != "text" && v != "json") return "must be text or json";
+        logFormat = kj::str(v);
+        arguments.add(kj::str("--log-format=", v));
+        return true;
+      }, "<text|json>", "Log lines as text (key=value; a <N> priority prefix under journald) or "
+                        "one JSON object per line (LOG_FORMAT; default text).")
       .addOption({"debug"}, [this]() {
         setLogLevel(LogLevel::DEBUG);
         arguments.add(kj::str("--debug"));
@@ -107,6 +149,8 @@ Config ServerOptions::resolve(kj::StringPtr commandName) const {
   for (auto& setting: settings) {
     KJ_ASSERT(applySetting(overrides, setting.key, setting.value) == nullptr);
   }
+  KJ_IF_MAYBE(m, metricsListen) overrides.metricsBind = kj::str(*m);
+  KJ_IF_MAYBE(f, logFormat) overrides.logFormat = kj::str(*f);
   result.overrideWith(kj::mv(overrides));
   for (auto& warning: result.warnings) {
     fprintf(stderr, "sandstorm %s: warning: %s\n", commandName.cStr(), warning.cStr());

@@ -6,6 +6,7 @@
 
 #include <kj/debug.h>
 
+#include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/syscall.h"
@@ -25,7 +26,8 @@ ServerContext::ServerContext(reactor::Reactor& reactor, Handler& handler,
     : reactor(reactor), handler(handler), options(options),
       headQueue(options.headTimeoutMs), idleQueue(options.idleTimeoutMs),
       bodyQueue(options.bodyTimeoutMs), sendQueue(options.sendTimeoutMs),
-      lingerQueue(LINGER_MS) {
+      lingerQueue(LINGER_MS),
+      metrics(options.metrics != nullptr ? *options.metrics : ownMetrics) {
   for (auto* queue: {&headQueue, &idleQueue, &bodyQueue, &sendQueue, &lingerQueue}) {
     reactor.addDeadlineQueue(*queue);
   }
@@ -150,6 +152,7 @@ Connection::Connection(ServerContext& context, int fd, uint64_t addressKey)
   if (next != nullptr) next->prev = this;
   context.connections = this;
   context.stats.openConnections++;
+  context.metrics.openConnections++;
   updateRecv();
   updateDeadline(false);
 }
@@ -158,6 +161,8 @@ Connection::~Connection() noexcept(false) {
   if (prev != nullptr) prev->next = next; else context.connections = next;
   if (next != nullptr) next->prev = prev;
   context.stats.openConnections--;
+  context.metrics.openConnections--;
+  if (websocket) context.metrics.websocketsOpen--;
   if (addressKey != 0) {
     auto it = context.perAddress.find(addressKey);
     if (it != context.perAddress.end() && --it->second == 0) context.perAddress.erase(it);
@@ -367,6 +372,7 @@ Connection::Active& Connection::activate(Exchange& exchange) {
 
 void Connection::dispatch(std::string_view body, size_t consumed, bool streamBody) {
   context.stats.requests++;
+  requestStartNs = monotonicNowNs();
   fresh = false;
   if (context.draining) keepAlive = false;
   closeAfterResponse = !keepAlive;
@@ -500,6 +506,7 @@ void Connection::startBodyPipe() {
 void Connection::queueResponse(uint16_t status, const HeaderOut* headers, size_t count,
                                std::string_view extra, std::string_view body, bool headOnly) {
   if (state == State::CLOSED) return;  // the client is gone; deferred work answered too late
+  countResponse(status);
   appendResponse(out, context.date, status, headers, count, extra, body, headOnly,
                  closeAfterResponse, http10);
   flush();
@@ -513,6 +520,7 @@ void Connection::queuePipeResponse(uint16_t status, const HeaderOut* headers, si
   }
   auto& a = *KJ_ASSERT_NONNULL(active);
   bool headOnly = a.request->isHead() || statusHasNoBody(status);
+  countResponse(status);
   if (length < 0 && !headOnly) closeAfterResponse = true;  // close-delimited body
   appendResponseHead(out, context.date, status, headers, count, extra, length,
                      closeAfterResponse, http10);
@@ -531,6 +539,7 @@ void Connection::queueTunnel(const HeaderOut* headers, size_t count, AutoCloseFd
   KJ_REQUIRE(active != nullptr, "upgradeToTunnel() must be called from deferred work");
   auto& a = *KJ_ASSERT_NONNULL(active);
   closeAfterResponse = true;  // after the tunnel, nothing else travels on this connection
+  countResponse(101);
   appendResponseHead(out, context.date, 101, headers, count, {}, -1, false, false);
   a.tunnel = true;
   a.tunnelToApp = kj::mv(toApp);
@@ -544,6 +553,10 @@ void Connection::startTunnel() {
   auto& a = *KJ_ASSERT_NONNULL(active);
   if (a.tunnelPumps != nullptr) return;
   if (recvOp.inFlight() || waitingForBuffers) return;  // resumed from onRecv when it ends
+  if (!websocket) {
+    websocket = true;
+    context.metrics.websocketsOpen++;
+  }
   // A long-lived tunnel keeps nothing of its request: the handler has answered (101) and its
   // work is done, so the 3+ KiB parsed head goes (idle WebSockets stay small).
   static const Request NO_REQUEST;
@@ -650,6 +663,15 @@ void Connection::finishExchangeIfDone() {
 void Connection::abortExchange(const char* why) {
   SS_LOG(DEBUG, "http", "request aborted", why);
   closeNow();
+}
+
+void Connection::countResponse(uint16_t status) {
+  context.metrics.countResponse(status);
+  // A framing error (failAndClose) has no dispatched request: its class counts, no duration.
+  if (requestStartNs != 0) {
+    context.metrics.requestDuration.observeNs(monotonicNowNs() - requestStartNs);
+    requestStartNs = 0;
+  }
 }
 
 void Connection::failAndClose(uint16_t status, const char* reason) {

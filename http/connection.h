@@ -36,6 +36,8 @@ struct ServerContext {
   reactor::DeadlineQueue sendQueue;    // client reading our response
   reactor::DeadlineQueue lingerQueue;  // draining input after our final response
   ServerStats stats;
+  HttpMetrics ownMetrics;
+  HttpMetrics& metrics;                // options.metrics, else ownMetrics
   Connection* connections = nullptr;   // intrusive list, for drain
   bool draining = false;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> drained;
@@ -93,6 +95,7 @@ private:
   void startResponsePump();
   void startTunnel();
   void failAndClose(uint16_t status, const char* reason);
+  void countResponse(uint16_t status);
   void abortExchange(const char* why);
   void flush();
   void updateRecv();
@@ -113,6 +116,8 @@ private:
   bool peerClosed = false;
   bool fresh = true;              // no request dispatched yet
   bool destroyScheduled = false;  // maybeDestroy() queued the final teardown
+  bool websocket = false;         // counted in metrics.websocketsOpen
+  uint64_t requestStartNs = 0;    // dispatch time of the request not yet answered (0: none)
   reactor::OpTo<Connection, &Connection::onRecv> recvOp{*this};
   reactor::OpTo<Connection, &Connection::onSend> sendOp{*this};
   reactor::Deadline deadline{*this};

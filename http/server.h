@@ -20,6 +20,7 @@
 
 #include "base/fd.h"
 #include "base/limits.h"
+#include "http/metrics.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "reactor/reactor.h"
@@ -114,6 +115,9 @@ struct ServerOptions {
   unsigned maxConnections = limits::MAX_CONNECTIONS;
   unsigned maxConnectionsPerAddress = limits::MAX_CONNECTIONS_PER_ADDRESS;
   bool loopbackExempt = true;  // behind a reverse proxy every client is loopback
+  HttpMetrics* metrics = nullptr;
+  // Counters for /metrics, shared by the daemon's servers (it must outlive them); null: this
+  // server keeps its own.
 };
 
 class Server {

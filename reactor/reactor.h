@@ -112,6 +112,8 @@ public:
   uint64_t staleCompletions() const { return staleCount; }
   size_t orphanCount() const { return orphans.size(); }
   uint64_t submittedOps() const { return submittedCount; }
+  uint64_t splicedBytes() const { return splicedCount; }
+  void countSpliced(uint64_t bytes) { splicedCount += bytes; }  // by reactor/splice.c++
 
   // kj::EventPort
   bool wait() override;
@@ -138,6 +140,7 @@ private:
   mutable bool woken = false;
   uint16_t nextGeneration = 1;
   uint64_t staleCount = 0;
+  uint64_t splicedCount = 0;
   uint64_t submittedCount = 0;
   bool inTurn = false;
 };

@@ -22,6 +22,7 @@ kj::Promise<uint64_t> pumpFrom(Reactor& reactor, int from, int to, uint64_t limi
     ssize_t n = splice(from, nullptr, to, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
       done += n;
+      reactor.countSpliced(n);
       if (moved != nullptr) *moved = done;
       continue;
     }

@@ -29,6 +29,8 @@ PACKAGES=(
   wrk nginx-light openssl
   # the systemd unit test (systemd-analyze verify; nothing is started)
   systemd
+  # the /metrics test: promtool check metrics (package prometheus; its service is not needed)
+  prometheus
   # demo app (apps/static-site): busybox httpd
   busybox-static
   # real app packaged from Debian (apps/radicale): Radicale on python3.11. The library package,

@@ -29,6 +29,8 @@ public:
 
   bool handleApi(ApiContext& context) override;
 
+  sqlite3* database() const { return db; }  // for /api/health (shell/health.h)
+
 private:
   void logIn(ApiContext& context, int64_t userId);
   void handleLogin(ApiContext& context);

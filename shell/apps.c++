@@ -71,6 +71,18 @@ Apps::Apps(sqlite3* db, reactor::Reactor& reactor, kj::StringPtr dataDir)
 
 Apps::Installed Apps::installFile(kj::StringPtr spkPath, int64_t userId,
                                  kj::StringPtr displayName) {
+  KJ_ON_SCOPE_FAILURE(counts.refused++);
+  auto result = doInstallFile(spkPath, userId, displayName);
+  switch (result.result) {
+    case InstallResult::INSTALLED: counts.installed++; break;
+    case InstallResult::ALREADY_INSTALLED: counts.alreadyInstalled++; break;
+    case InstallResult::UPGRADE_PENDING: counts.upgradePending++; break;
+  }
+  return result;
+}
+
+Apps::Installed Apps::doInstallFile(kj::StringPtr spkPath, int64_t userId,
+                                         kj::StringPtr displayName) {
   kj::Own<pkg::VerifiedPackage> verified;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
     int fd;

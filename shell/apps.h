@@ -54,13 +54,22 @@ public:
 
   kj::String appJson(kj::StringPtr appId);
 
+  struct InstallCounts {
+    // For /metrics: installFile() outcomes (uploads and demo apps).
+    uint64_t installed = 0, alreadyInstalled = 0, upgradePending = 0, refused = 0;
+  };
+  const InstallCounts& installCounts() const { return counts; }
+
 private:
   void upload(ApiContext& context);
+  Installed doInstallFile(kj::StringPtr spkPath, int64_t userId, kj::StringPtr displayName);
+  // installFile()'s work; installFile() counts the outcome.
   sqlite3* db;
   reactor::Reactor& reactor;
   kj::String packagesDir;
   kj::String uploadsDir;
   uint64_t uploadCounter = 0;
+  InstallCounts counts;
 };
 
 }  // namespace ss::shell

@@ -7,6 +7,7 @@
 #include <capnp/rpc.h>
 #include <kj/debug.h>
 
+#include "base/clock.h"
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/syscall.h"
@@ -67,6 +68,19 @@ public:
   // `fromCallback`: we may be inside one of the grain's own promise continuations, so its state
   // is destroyed on a later turn; the host's destructor tears down synchronously instead.
   bool isRunning() const { return running != nullptr; }
+  bool isStarting() const {
+    KJ_IF_MAYBE(run, running) return !(*run)->ready;
+    return false;
+  }
+  void markReady(uint64_t generation) {
+    // The first session of this run was answered: the start is complete.
+    KJ_IF_MAYBE(run, running) {
+      if (generation != starts || (*run)->ready) return;
+      (*run)->ready = true;
+      host.counters.startsOk++;
+      host.counters.startDuration.observeNs(monotonicNowNs() - (*run)->spawnedNs);
+    }
+  }
   GrainStatus status() {
     GrainStatus result;
     result.running = running != nullptr;
@@ -101,12 +115,17 @@ private:
     kj::Maybe<kj::ForkedPromise<rpc::WebSession::Client>> session;
     kj::Promise<void> exitWatcher = nullptr;
     MonoMs startedAt = 0;
+    MonoNs spawnedNs = 0;
+    bool ready = false;  // its first session was answered (GrainHostMetrics)
   };
   class LeaseImpl;
 
   void start();
   void onExit();
-  void onDeadline() override { stop("idle"); }
+  void onDeadline() override {
+    host.counters.idleStops++;
+    stop("idle");
+  }
 
   GrainHost& host;
   kj::String grainId;
@@ -146,7 +165,10 @@ public:
     auto params = request.initSessionParams().initAs<rpc::WebSession::Params>();
     params.setBasePath("http://localhost");
     auto forked = request.send()
-        .then([](auto response) { return response.getSession().template castAs<rpc::WebSession>(); })
+        .then([&grain = grain, generation = grain.starts](auto response) {
+          grain.markReady(generation);
+          return response.getSession().template castAs<rpc::WebSession>();
+        })
         .fork();
     auto branch = forked.addBranch();
     run.session = kj::mv(forked);
@@ -164,7 +186,8 @@ public:
     request.setTabId(tabId);
     auto params = request.initSessionParams().initAs<rpc::WebSession::Params>();
     params.setBasePath(basePath);
-    return request.send().then([](auto response) {
+    return request.send().then([&grain = grain, generation = grain.starts](auto response) {
+      grain.markReady(generation);  // (the Grain outlives its runs: the host keeps it)
       return response.getSession().template castAs<rpc::WebSession>();
     });
   }
@@ -197,6 +220,7 @@ kj::Promise<kj::Own<GrainHost::Lease>> GrainHost::Grain::acquire() {
         return acquire();
       });
     }
+    KJ_ON_SCOPE_FAILURE(host.counters.startsFailed++);
     start();
   }
   idle.disarm();
@@ -248,6 +272,7 @@ void GrainHost::Grain::start() {
   vatId.setSide(capnp::rpc::twoparty::Side::CLIENT);
   run->mainView = run->rpc->bootstrap(vatId).castAs<rpc::MainView>();
   run->startedAt = host.reactor.now();
+  run->spawnedNs = monotonicNowNs();
   run->exitWatcher = host.reactor.whenReadable(run->process->pidfd())
       .then([this]() { onExit(); })
       .eagerlyEvaluate([this](kj::Exception&& e) {
@@ -263,6 +288,7 @@ void GrainHost::Grain::onExit() {
   auto run = kj::mv(KJ_ASSERT_NONNULL(running));
   running = nullptr;
   idle.disarm();
+  if (!run->ready) host.counters.startsFailed++;
   KJ_IF_MAYBE(status, run->process->tryWait()) {
     lastExit = status->describe();
     oomKills += status->events.oomKills;
@@ -332,6 +358,20 @@ void GrainHost::stop(kj::StringPtr grainId) {
 GrainStatus GrainHost::status(kj::StringPtr grainId) {
   KJ_IF_MAYBE(grain, grains.find(grainId)) return (*grain)->status();
   return GrainStatus();
+}
+
+size_t GrainHost::startingCount() const {
+  size_t count = 0;
+  for (auto& entry: grains) {
+    if (entry.value->isStarting()) count++;
+  }
+  return count;
+}
+
+uint64_t GrainHost::oomKillsTotal() {
+  uint64_t total = 0;
+  for (auto& entry: grains) total += entry.value->status().oomKills;
+  return total;
 }
 
 size_t GrainHost::runningCount() const {

@@ -12,6 +12,7 @@
 #include <kj/async.h>
 #include <kj/map.h>
 
+#include "base/histogram.h"
 #include "reactor/async-stream.h"
 #include "reactor/reactor.h"
 #include "rpc/grain.capnp.h"
@@ -47,6 +48,16 @@ struct GrainStatus {
   uint64_t pidsMaxHits = 0;  // since the daemon started: forks refused by the process limit
 };
 
+struct GrainHostMetrics {
+  // For /metrics; plain counters on the reactor thread.
+  uint64_t startsOk = 0;      // the bridge answered the run's first session
+  uint64_t startsFailed = 0;  // spawning failed, or the run ended before its first session
+  uint64_t idleStops = 0;
+  Histogram startDuration{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
+  // Spawn until the bridge answers the first session (sandbox and bridge up; the app's own
+  // start is not included: requests wait for its port inside the bridge).
+};
+
 class GrainHost final: public kj::TaskSet::ErrorHandler {
 public:
   GrainHost(reactor::Reactor& reactor, GrainHostOptions options);
@@ -63,6 +74,11 @@ public:
 
   GrainStatus status(kj::StringPtr grainId);
   size_t runningCount() const;
+  size_t startingCount() const;  // running, first session not answered yet
+  uint64_t oomKillsTotal();
+  // Processes OOM-killed in grains since the daemon started (ended runs, plus the running ones'
+  // cgroup memory events); reads each running grain's cgroup, so for scrapes, not hot paths.
+  const GrainHostMetrics& metrics() const { return counters; }
 
 private:
   class Grain;
@@ -78,6 +94,7 @@ private:
   sandbox::SandboxHost sandboxHost;
   reactor::DeadlineQueue idleQueue;
   kj::HashMap<kj::String, kj::Own<Grain>> grains;
+  GrainHostMetrics counters;
   kj::Own<kj::TaskSet> pendingDestruction = kj::heap<kj::TaskSet>(*this);
 };
 

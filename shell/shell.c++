@@ -7,6 +7,7 @@
 #include <kj/debug.h>
 
 #include "base/log.h"
+#include "shell/health.h"
 
 namespace ss::shell {
 
@@ -66,8 +67,13 @@ http::Handler::BodyPolicy Shell::bodyPolicy(const http::Request& request) {
 void Shell::handle(http::Exchange& exchange) {
   auto target = exchange.request().target;
   if (pathIs(target, "/api/health")) {
-    exchange.respond(200, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}},
-                     "{\"status\":\"ok\"}\n", StaticFiles::securityHeaders());
+    respondHealth(exchange, accounts.database());
+    return;
+  }
+  if (pathIs(target, "/metrics")) {
+    // Never here: behind a proxy every client of this port is loopback (shell/metrics-page.h).
+    exchange.respond(404, {{"Content-Type", "text/plain; charset=utf-8"}},
+                     "404 Not Found: /metrics is served only on the --metrics-listen address\n");
     return;
   }
   if (target.substr(0, 5) == "/api/") {

@@ -100,7 +100,7 @@ TEST_CASE("unknown, hidden, symlinked and traversal paths get the 404 page", "[s
   CHECK(header(post, "Allow") == "GET, HEAD");
   auto health = get(server, "/api/health");
   CHECK(health.find("HTTP/1.1 200") == 0);
-  CHECK(health.find("{\"status\":\"ok\"}") != std::string::npos);
+  CHECK(health.find("{\"status\":\"ok\",\"store\":\"ok\"") != std::string::npos);
   CHECK(get(server, "/api/nothing").find("HTTP/1.1 404") == 0);
 }
 
