@@ -3,6 +3,7 @@
 #include <kj/main.h>
 
 #include "cli/admin-token-command.h"
+#include "cli/backup-command.h"
 #include "cli/spk-command.h"
 #include "cli/dev-command.h"
 #include "cli/exit-codes.h"
@@ -37,6 +38,10 @@ public:
                        "Run one app directory as a live grain on a local port.")
         .addSubCommand("admin-token", [this]() { return adminTokenCommand(context); },
                        "Print a new link to create the first administrator account.")
+        .addSubCommand("backup", [this]() { return backupCommand(context); },
+                       "Write the whole server (store, packages, grains) to a .tar.zst, live.")
+        .addSubCommand("restore", [this]() { return restoreCommand(context); },
+                       "Restore a backup into a new or empty data directory.")
         .addSubCommand("spk", [this]() { return spkCommand(context); },
                        "App developer tools: keygen, pack, verify, unpack .spk packages.")
         .build();
