@@ -38,3 +38,10 @@ TEST_CASE("Histogram buckets are cumulative and end with +Inf", "[base]") {
       "sandstorm_d_seconds_sum 2.0515\n"
       "sandstorm_d_seconds_count 4\n"));
 }
+
+TEST_CASE("Prometheus values keep a Unix time's fraction (process_start_time_seconds)", "[base]") {
+  ss::PrometheusWriter w;
+  w.sample("t", 1795915230.125);
+  w.sample("c", 0.03);
+  CHECK(w.finish() == kj::StringPtr("t 1795915230.125\nc 0.03\n"));
+}

@@ -33,7 +33,7 @@ void PrometheusWriter::appendValue(double value) {
   } else if (value == double(int64_t(value)) && fabs(value) < 1e15) {
     snprintf(text, sizeof(text), "%lld", (long long)value);  // counters print as integers
   } else {
-    snprintf(text, sizeof(text), "%.9g", value);
+    snprintf(text, sizeof(text), "%.15g", value);  // a Unix time keeps its milliseconds
   }
   append(out, text);
 }
