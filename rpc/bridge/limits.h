@@ -83,6 +83,11 @@ constexpr unsigned MAX_FDS_PER_MESSAGE = 4;
 // (upstream and downstream pipes), a request body one; four leaves room without letting a
 // confused peer fill our fd table.
 
+constexpr size_t RPC_READ_BUFFER_BYTES = 32 * 1024;
+// What one recvmsg() on the platform's socket may bring (rpc-socket.h): several calls' worth,
+// so a burst costs one syscall; a bigger message (an inline request body) grows the buffer for
+// itself, up to Cap'n Proto's receive limit, and the buffer shrinks back afterwards.
+
 constexpr size_t MAX_BRIDGE_CONFIG_BYTES = 8 * 1024 * 1024;
 // /sandstorm-http-bridge-config is a package file, typically a few KiB; same bound as a
 // manifest (8 MiB).

@@ -25,6 +25,7 @@
 #include "rpc/bridge/http-client.h"
 #include "rpc/bridge/limits.h"
 #include "rpc/bridge/main-view.h"
+#include "rpc/bridge/rpc-socket.h"
 
 namespace ss::bridge {
 namespace {
@@ -93,9 +94,10 @@ int run(int argc, char* argv[]) {
   kj::TaskSet background(logErrors);
   Bridge bridge{connector, background, config->permissionNames()};
 
-  auto stream = io.lowLevelProvider->wrapUnixSocketFd(
-      RPC_FD, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-  capnp::TwoPartyVatNetwork network(*stream, limits::MAX_FDS_PER_MESSAGE,
+  // Our own stream rather than KJ's wrapUnixSocketFd: one recvmsg() per message and no EPOLLOUT
+  // wakeup each time the platform reads a response (rpc-socket.h has the measurements).
+  RpcSocket socket(io.unixEventPort, kj::AutoCloseFd(RPC_FD), limits::MAX_FDS_PER_MESSAGE);
+  capnp::TwoPartyVatNetwork network(socket, limits::MAX_FDS_PER_MESSAGE,
                                     capnp::rpc::twoparty::Side::CLIENT);
   auto rpcSystem = capnp::makeRpcServer(
       network, rpc::MainView::Client(kj::heap<MainViewImpl>(bridge, *config)));
