@@ -460,7 +460,9 @@ private:
     checkStore(kj::str(temp, "/", STORE));
     KJ_SYSCALL(unlink(manifestPath.cStr()));
     KJ_SYSCALL(chmod(temp.cStr(), 0711));  // as DataDir makes it: grains traverse it
-    if (exists) KJ_SYSCALL(rmdir(target.cStr()), target);
+    if (exists) {
+      KJ_SYSCALL(rmdir(target.cStr()), target);
+    }
     KJ_SYSCALL(rename(temp.cStr(), target.cStr()), target);
     fprintf(stderr, "sandstorm restore: restored into %s (%s)\n", target.cStr(),
             manifest.cStr());

@@ -113,8 +113,8 @@ TEST_CASE("bad lines fail with file:line and what is wrong", "[config]") {
                       "to 86400"));
   CHECK(errorOf("GRAIN_MEMORY_MIB=1").startsWith("test.conf:1: GRAIN_MEMORY_MIB=1: must be a"));
   CHECK(errorOf("SERVER_USER=Root!").startsWith("test.conf:1: SERVER_USER=Root!: must be a user"));
-  CHECK(errorOf("LOG_FORMAT=json") ==
-        kj::StringPtr("test.conf:1: LOG_FORMAT=json: json is not supported yet: use text"));
+  CHECK(errorOf("LOG_FORMAT=xml") ==
+        kj::StringPtr("test.conf:1: LOG_FORMAT=xml: must be text or json"));
   CHECK(errorOf("PORT 6080") ==
         kj::StringPtr("test.conf:1: expected KEY=VALUE, got \"PORT 6080\""));
   CHECK(errorOf("=6080") == kj::StringPtr("test.conf:1: a line starts with '=': the key is missing"));
@@ -124,9 +124,14 @@ TEST_CASE("bad lines fail with file:line and what is wrong", "[config]") {
   CHECK(errorOf(kj::StringPtr("PORT=1\0X", 8)) == kj::StringPtr("test.conf:1: a NUL byte in the line"));
 }
 
-TEST_CASE("METRICS_BIND fails clearly until the server has a metrics listener", "[config]") {
-  CHECK(errorOf("METRICS_BIND=127.0.0.1:9116") ==
-        kj::StringPtr("test.conf:1: METRICS_BIND=127.0.0.1:9116: METRICS_BIND not supported yet"));
+TEST_CASE("METRICS_BIND and LOG_FORMAT=json are read; a bad address names the line", "[config]") {
+  auto config = parseConfig("METRICS_BIND=[::1]:9116\nLOG_FORMAT=json\n", "test.conf");
+  CHECK(KJ_ASSERT_NONNULL(config.metricsBind) == "[::1]:9116");
+  CHECK(KJ_ASSERT_NONNULL(config.logFormat) == "json");
+  CHECK(errorOf("METRICS_BIND=localhost:9116") ==
+        kj::StringPtr("test.conf:1: METRICS_BIND=localhost:9116: must be <ip>:<port>, e.g. "
+                      "127.0.0.1:9116 or [::1]:9116"));
+  CHECK(errorOf("METRICS_BIND=::1:9116").startsWith("test.conf:1: METRICS_BIND=::1:9116: must"));
 }
 
 TEST_CASE("old Sandstorm keys are ignored with a warning naming the line", "[config]") {

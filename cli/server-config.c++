@@ -162,6 +162,31 @@ kj::StringPtr trim(kj::StringPtr text, kj::String& storage) {
 
 }  // namespace
 
+kj::Maybe<ListenAddress> parseListenAddress(kj::StringPtr text) {
+  KJ_IF_MAYBE(colon, text.findLast(':')) {
+    kj::String host = kj::heapString(text.slice(0, *colon).begin(), *colon);
+    kj::StringPtr portText = text.slice(*colon + 1);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = kj::heapString(host.begin() + 1, host.size() - 2);
+    } else if (host.findFirst(':') != nullptr) {
+      return nullptr;  // IPv6 needs brackets: "[::1]:9116"
+    }
+    char* end;
+    unsigned long port = strtoul(portText.cStr(), &end, 10);
+    if (host.size() == 0 || portText.size() == 0 || *end != '\0' || port > 65535) {
+      return nullptr;
+    }
+    in6_addr ignored;
+    if (inet_pton(AF_INET, host.cStr(), &ignored) != 1 &&
+        inet_pton(AF_INET6, host.cStr(), &ignored) != 1) {
+      return nullptr;
+    }
+    return ListenAddress{kj::mv(host), uint16_t(port)};
+  }
+  return nullptr;
+}
+
+
 bool isKnownKey(kj::StringPtr key) {
   for (auto known: KNOWN_KEYS) {
     if (key == known) return true;
@@ -243,11 +268,13 @@ kj::Maybe<kj::String> applySetting(Config& config, kj::StringPtr key, kj::String
   } else if (key == "SEND_TIMEOUT_SECONDS") {
     return seconds(config.sendTimeoutSeconds);
   } else if (key == "LOG_FORMAT") {
-    if (value == "json") return kj::str("json is not supported yet: use text");
-    if (value != "text") return kj::str("must be text");
+    if (value != "text" && value != "json") return kj::str("must be text or json");
     config.logFormat = kj::heapString(value);
   } else if (key == "METRICS_BIND") {
-    return kj::str("METRICS_BIND not supported yet");
+    if (parseListenAddress(value) == nullptr) {
+      return kj::str("must be <ip>:<port>, e.g. 127.0.0.1:9116 or [::1]:9116");
+    }
+    config.metricsBind = kj::heapString(value);
   } else if (key == "GRAIN_MEMORY_MIB") {
     KJ_IF_MAYBE(n, parseNumber(value, MIN_GRAIN_MEMORY_MIB, MAX_GRAIN_MEMORY_MIB)) {
       config.grainMemoryMib = *n;

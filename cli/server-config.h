@@ -31,7 +31,7 @@ struct Config {
   kj::Maybe<uint64_t> idleTimeoutSeconds;   // IDLE_TIMEOUT_SECONDS
   kj::Maybe<uint64_t> grainTimeoutSeconds;  // GRAIN_TIMEOUT_SECONDS
   kj::Maybe<uint64_t> sendTimeoutSeconds;   // SEND_TIMEOUT_SECONDS
-  kj::Maybe<kj::String> logFormat;        // LOG_FORMAT: "text" (json: not yet)
+  kj::Maybe<kj::String> logFormat;        // LOG_FORMAT: "text" or "json"
   kj::Maybe<kj::String> metricsBind;      // METRICS_BIND: ADDR:PORT
   kj::Maybe<uint64_t> grainMemoryMib;     // GRAIN_MEMORY_MIB: each grain's memory limit
   kj::Maybe<uint32_t> grainMaxProcesses;  // GRAIN_MAX_PROCESSES: each grain's pids limit
@@ -46,6 +46,13 @@ struct Config {
   void overrideWith(Config&& other);
   // Fields set in `other` replace ours (the command line over the file).
 };
+
+struct ListenAddress {
+  kj::String host;  // an IP literal, without brackets
+  uint16_t port;
+};
+kj::Maybe<ListenAddress> parseListenAddress(kj::StringPtr text);
+// "127.0.0.1:9116", "[::1]:9116" (port 1-65535, or 0 for any free port); null if malformed.
 
 Config parseConfig(kj::StringPtr text, kj::StringPtr fileName);
 // Throws a kj::Exception whose description is exactly "<fileName>:<line>: <message>" for the

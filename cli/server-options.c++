@@ -22,30 +22,6 @@ kj::String absolutePath(kj::StringPtr path) {
   return kj::str(cwd, kj::StringPtr(cwd) == "/" ? "" : "/", rest);
 }
 
-kj::Maybe<ListenAddress> parseListenAddress(kj::StringPtr text) {
-  KJ_IF_MAYBE(colon, text.findLast(':')) {
-    kj::String host = kj::heapString(text.slice(0, *colon).begin(), *colon);
-    kj::StringPtr portText = text.slice(*colon + 1);
-    if (host.startsWith("[") && host.endsWith("]")) {
-      host = kj::heapString(host.begin() + 1, host.size() - 2);
-    } else if (host.findFirst(':') != nullptr) {
-      return nullptr;  // IPv6 needs brackets: "[::1]:9116"
-    }
-    char* end;
-    unsigned long port = strtoul(portText.cStr(), &end, 10);
-    if (host.size() == 0 || portText.size() == 0 || *end != '\0' || port > 65535) {
-      return nullptr;
-    }
-    in6_addr ignored;
-    if (inet_pton(AF_INET, host.cStr(), &ignored) != 1 &&
-        inet_pton(AF_INET6, host.cStr(), &ignored) != 1) {
-      return nullptr;
-    }
-    return ListenAddress{kj::mv(host), uint16_t(port)};
-  }
-  return nullptr;
-}
-
 kj::MainBuilder::Validity ServerOptions::set(kj::StringPtr option, kj::StringPtr key,
                                              kj::StringPtr value) {
   Config check;

@@ -39,19 +39,12 @@ private:
   };
   kj::Maybe<kj::String> configPath;
   kj::Vector<Setting> settings;
-  // Options whose sandstorm.conf keys the config parser does not accept yet (METRICS_BIND,
-  // LOG_FORMAT=json): set on the resolved Config directly.
+  // --metrics-listen and --log-format: set on the resolved Config directly (overriding
+  // METRICS_BIND and LOG_FORMAT from the file).
   kj::Maybe<kj::String> metricsListen;
   kj::Maybe<kj::String> logFormat;
   kj::Vector<kj::String> arguments;
 };
-
-struct ListenAddress {
-  kj::String host;  // an IP literal, without brackets
-  uint16_t port;
-};
-kj::Maybe<ListenAddress> parseListenAddress(kj::StringPtr text);
-// "127.0.0.1:9116", "[::1]:9116" (port 1-65535, or 0 for any free port); null if malformed.
 
 kj::String absolutePath(kj::StringPtr path);
 // `path` against the current directory (not resolving symlinks; need not exist).

@@ -17,6 +17,8 @@
 //   /splice-check       "ENOSYS" if the app's seccomp filter denies splice()
 //   /orphan             double-forks a grandchild that exits after 300 ms; body = its pid
 //   /hang               never answers (holds the connection until the client goes away)
+//   /idle-close         200 "ok" (keep-alive), then closes the idle connection after 50 ms
+//   /idle-junk          200 "ok" (keep-alive), then sends unsolicited bytes after 50 ms
 //   /flood?mb=N         writes N MiB (default 64) to stderr, then 200 "flooded <bytes>"
 //   /fill[?keep=1]      writes /var/fill until the disk is full; 200 "<errno name> <bytes>";
 //                       the file is removed again unless keep=1
@@ -308,6 +310,18 @@ bool serveOne(Conn& c, int id) {
     sendPattern(c, queryNumber(t, "size", 5 << 20), true);
     return true;
   }
+  if (starts("/idle-close") || starts("/idle-junk")) {
+    // What a pooled connection may do while the bridge is not looking: be closed by the app's
+    // idle timeout, or carry bytes nobody asked for.
+    c.write(head(200, "OK", "Content-Length: 2\r\n\r\n", id) + "ok");
+    usleep(50000);
+    if (starts("/idle-junk")) {
+      c.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\njunk");
+      std::string ignored;
+      while (c.readExact(1, ignored)) ignored.clear();  // until the bridge closes it
+    }
+    return false;
+  }
   if (starts("/close")) {
     c.write(head(200, "OK", "Connection: close\r\n\r\n", id));
     sendPattern(c, queryNumber(t, "size", 3 << 20), false);
@@ -391,11 +405,11 @@ bool serveOne(Conn& c, int id) {
   };
   if (starts("/flood")) {
     uint64_t total = queryNumber(t, "mb", 64) << 20;
-    std::string line(1023, 'x');
-    line += '\n';
+    std::string logLine(1023, 'x');
+    logLine += '\n';
     uint64_t written = 0;
     while (written < total) {
-      ssize_t n = write(STDERR_FILENO, line.data(), line.size());
+      ssize_t n = write(STDERR_FILENO, logLine.data(), logLine.size());
       if (n <= 0) break;
       written += n;
     }
