@@ -29,8 +29,6 @@ PACKAGES=(
   wrk nginx-light openssl
   # the systemd unit test (systemd-analyze verify; nothing is started)
   systemd
-  # the /metrics test: promtool check metrics (package prometheus; its service is not needed)
-  prometheus
   # demo app (apps/static-site): busybox httpd
   busybox-static
   # real app packaged from Debian (apps/radicale): Radicale on python3.11. The library package,
@@ -47,11 +45,43 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Packages such as nginx-light come with a service that Debian starts on install. We only need
+# their binaries (benchmarks and tests start their own instances on loopback ports), so services
+# are kept from starting during the install (policy-rc.d, the Debian way) and left disabled.
+POLICY=/usr/sbin/policy-rc.d
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  own_policy=""
+  if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+    $SUDO chmod 755 "$POLICY"
+    own_policy=1
+  fi
+  status=0
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" || status=$?
+  [ -z "$own_policy" ] || $SUDO rm -f "$POLICY"
+  [ "$status" -eq 0 ] || exit "$status"
+  if [ -d /run/systemd/system ]; then
+    for p in "${missing[@]}"; do
+      case "$p" in nginx*) $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true ;; esac
+    done
+  fi
+fi
+
+# The /metrics test needs only promtool from the prometheus package; installing the package
+# would enable a Prometheus server on port 9090. Take the one binary out of the .deb instead.
+if ! command -v promtool >/dev/null; then
+  echo "install-deps: extracting promtool from Debian's prometheus package"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && apt-get download -q prometheus >/dev/null 2>&1) ||
+    { $SUDO apt-get update -q && (cd "$work" && apt-get download -q prometheus); }
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  $SUDO install -m 755 "$work/root/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$work"
+  trap - EXIT
 fi
 
 # Browser tests drive Debian's Chromium with playwright-core (no browser download).
