@@ -171,6 +171,10 @@ SERVER_USER=sandstorm
 PORT=$PORT
 BIND_IP=127.0.0.1
 DATA_DIR=$DIR/var
+# Uncomment to serve Prometheus /metrics and /api/health on a private address:
+#METRICS_BIND=127.0.0.1:9116
+# Logs go to the journal under systemd; json suits Loki/Vector:
+#LOG_FORMAT=json
 CONF
   chmod 0644 "$DIR/sandstorm.conf.tmp"
   mv "$DIR/sandstorm.conf.tmp" "$DIR/sandstorm.conf"
