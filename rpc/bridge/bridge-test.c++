@@ -361,6 +361,27 @@ TEST_CASE("methods and paths and headers are relayed with Sandstorm headers and 
   CHECK(info.getPermissions()[1].getName() == "write");
 }
 
+TEST_CASE("a pooled connection the app closed or wrote to while idle is not reused",
+          "[bridge]") {
+  // The reuse check is one read() that must say EAGAIN (http-client.c++, stillIdle).
+  Harness h;
+  auto session = h.newSession();
+  auto get = [&](const char* path) {
+    auto r = session.getRequest();
+    r.setPath(path);
+    return h.wait(r.send());
+  };
+  for (auto path: {"idle-close", "idle-junk"}) {
+    auto first = get(path);
+    CHECK(text(first.getContent().getBody().getBytes()) == "ok");
+    usleep(200000);  // the app has closed the connection or written its junk by now
+    auto next = get("echo/after");
+    CHECK(next.getRawStatus() == 200);
+    CHECK(contains(text(next.getContent().getBody().getBytes()), "target: /echo/after\n"));
+    CHECK(headerOf(next, "x-conn") != headerOf(first, "x-conn"));
+  }
+}
+
 TEST_CASE("anonymous users get Sandstorm's anonymous headers", "[bridge]") {
   Harness h;
   auto session = h.newSession(false);

@@ -26,10 +26,30 @@ kj::Promise<size_t> Connection::fill() {
     begin = 0;
   }
   KJ_REQUIRE(end < buffer.size(), "connection read buffer full");
+  KJ_IF_MAYBE(ready, readable) {
+    // stillIdle() just read EAGAIN and asked for the next edge in the same turn.
+    auto wait = kj::mv(*ready);
+    readable = nullptr;
+    return wait.then([this]() { return fill(); });
+  }
   return fd.read(buffer.slice(end, buffer.size())).then([this](size_t n) {
     end += n;
     return n;
   });
+}
+
+bool Connection::stillIdle() {
+  KJ_ASSERT(begin == end, "a pooled connection holds unread bytes");
+  ssize_t n;
+  do {
+    n = ::read(fd.get(), buffer.begin(), buffer.size());
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    // Registered now, before the loop polls again, so no edge after this read can be missed.
+    readable = fd.observer().whenBecomesReadable();
+    return true;
+  }
+  return false;  // EOF, reset, or bytes nobody asked for: not safe to reuse
 }
 
 AppConnector::AppConnector(kj::UnixEventPort& port, kj::Timer& timer, uint16_t appPort,
@@ -129,10 +149,8 @@ kj::Maybe<kj::Own<Connection>> AppConnector::takeIdle() {
     auto c = kj::mv(idle.back());
     idle.removeLast();
     // An idle connection the app has closed (or that has unsolicited bytes) would fail or
-    // confuse the next request: peek without blocking; only "nothing to read" is healthy.
-    char byte;
-    ssize_t n = ::recv(c->socket().get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    // confuse the next request: only "nothing to read" is healthy.
+    if (c->stillIdle()) {
       c->reused = true;
       return kj::mv(c);
     }
@@ -172,6 +190,7 @@ kj::Promise<kj::Maybe<kj::Own<Connection>>> AppConnector::acquire(bool fresh) {
 
 void AppConnector::release(kj::Own<Connection> connection) {
   connection->slot = nullptr;
+  connection->readable = nullptr;  // if never used: the next reuse checks again
   if (connection->reusable && connection->buffered().size() == 0 &&
       idle.size() < limits::MAX_IDLE_CONNECTIONS) {
     connection->reused = false;
