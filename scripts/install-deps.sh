@@ -34,6 +34,9 @@ PACKAGES=(
   # real app packaged from Debian (apps/radicale): Radicale on python3.11. The library package,
   # not `radicale`, which would also install and start a system Radicale service.
   python3-radicale
+  # real app packaged from Debian (apps/fossil): Fossil 2.21, one binary (node and npm for
+  # apps/tiddlywiki: see below)
+  fossil
 )
 
 # Node.js may already come from elsewhere (e.g. NodeSource's nodejs, which bundles npm and

@@ -1,0 +1,1 @@
+repository: /var/repo.fossil
