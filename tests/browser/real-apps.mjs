@@ -113,7 +113,8 @@ async function startServer() {
   await fs.chmod(tmpDir, 0o711);  // grains run as their own uid and must reach their storage
   const noDemoApps = path.join(tmpDir, 'no-demo-apps');
   await fs.mkdir(noDemoApps);
-  const first = 23000 + (process.pid % 1400) * 2;
+  // 15000-16999: no other test picks grain ports there, and it is below the ephemeral range.
+  const first = 15000 + (process.pid % 1000) * 2;
   const args = [foregroundVerb(), '--port', '0', '--data-dir', path.join(tmpDir, 'data'), '--ui-dir', uiDir,
     '--demo-apps', noDemoApps, '--grain-ports', `${first}-${first + 1}`, '--idle-timeout', String(IDLE_TIMEOUT_S)];
   log(`# starting: ${binaryArg} ${args.join(' ')}`);
