@@ -110,6 +110,13 @@ void appendResponseHead(std::string& out, DateCache& date, uint16_t status,
                         std::string_view extraHeaders, int64_t contentLength, bool close,
                         bool http10KeepAlive) {
   KJ_REQUIRE(status >= 100 && status <= 599, "invalid status", status);
+  // Response splitting guard: a CR or LF here would let a value start a new header. Checked
+  // before anything is appended, so a refused head leaves `out` (the connection's output, which
+  // may hold earlier pipelined responses) as it was.
+  for (size_t i = 0; i < headerCount; i++) {
+    KJ_REQUIRE(safeHeaderText(headers[i].name) && safeHeaderText(headers[i].value),
+               "header contains CR/LF", std::string(headers[i].name).c_str());
+  }
   out.append("HTTP/1.1 ");
   appendNumber(out, status);
   out.push_back(' ');
@@ -118,9 +125,6 @@ void appendResponseHead(std::string& out, DateCache& date, uint16_t status,
   out.append(date.get());
   out.append("\r\n");
   for (size_t i = 0; i < headerCount; i++) {
-    // Response splitting guard: a CR or LF here would let a value start a new header.
-    KJ_REQUIRE(safeHeaderText(headers[i].name) && safeHeaderText(headers[i].value),
-               "header contains CR/LF", std::string(headers[i].name).c_str());
     out.append(headers[i].name);
     out.append(": ");
     out.append(headers[i].value);

@@ -82,4 +82,53 @@ kj::String webSocketAccept(kj::StringPtr key) {
   return kj::encodeBase64(kj::arrayPtr(digest.begin(), digest.size()));
 }
 
+bool isValidWebSocketKey(std::string_view key) {
+  if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
+  for (size_t i = 0; i < 22; i++) {
+    char c = key[i];
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+kj::Vector<kj::String> splitProtocols(std::string_view value) {
+  kj::Vector<kj::String> out;
+  size_t i = 0;
+  while (i < value.size()) {
+    size_t comma = value.find(',', i);
+    if (comma == std::string_view::npos) comma = value.size();
+    auto item = value.substr(i, comma - i);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) out.add(kj::heapString(item.data(), item.size()));
+    i = comma + 1;
+  }
+  return out;
+}
+
+WebSocketHandshake checkWebSocketHandshake(const Request& request) {
+  WebSocketHandshake out;
+  auto* version = request.find("Sec-WebSocket-Version");
+  if (version == nullptr || version->value != "13") {
+    out.status = 426;
+    out.reason = "Only WebSocket version 13 (RFC 6455) is supported.\n";
+    return out;
+  }
+  auto* key = request.find("Sec-WebSocket-Key");
+  if (key == nullptr || !isValidWebSocketKey(key->value)) {
+    out.status = 400;
+    out.reason = "Missing or malformed Sec-WebSocket-Key.\n";
+    return out;
+  }
+  out.accept = webSocketAccept(kj::heapString(key->value.data(), key->value.size()));
+  for (auto& header: request) {
+    if (equalsIgnoreCase(header.name, "Sec-WebSocket-Protocol")) {
+      for (auto& p: splitProtocols(header.value)) out.offered.add(kj::mv(p));
+    }
+  }
+  return out;
+}
+
 }  // namespace ss::http

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/syscall.h"
 #include "http/websocket-accept.h"
+#include "shell/grain-response.h"
 #include "rpc/util.capnp.h"
 
 namespace ss::shell {
@@ -44,7 +45,6 @@ bool isHopByHop(std::string_view name, std::string_view connectionValue) {
   return !connectionValue.empty() && http::hasToken(connectionValue, name);
 }
 
-std::string_view view(capnp::Text::Reader text) { return std::string_view(text.begin(), text.size()); }
 std::string_view sv(const kj::String& s) { return std::string_view(s.begin(), s.size()); }
 
 // The Cookie header without "sandstorm-*" cookies; empty when nothing remains.
@@ -113,68 +113,34 @@ void fillBody(http::Exchange& exchange, ContentBuilder content, ContextBuilder c
   }
 }
 
-uint16_t statusOf(rpc::WebSession::Response::Reader response) {
-  if (response.getRawStatus() != 0) return response.getRawStatus();
-  switch (response.which()) {
-    case rpc::WebSession::Response::CONTENT: return response.getContent().getStatusCode();
-    case rpc::WebSession::Response::NO_CONTENT: return 204;
-    case rpc::WebSession::Response::PRECONDITION_FAILED: return 412;
-    case rpc::WebSession::Response::REDIRECT:
-      return response.getRedirect().getIsPermanent() ? 308 : 307;
-    case rpc::WebSession::Response::CLIENT_ERROR: return response.getClientError().getStatusCode();
-    case rpc::WebSession::Response::SERVER_ERROR: return 500;
-  }
-  return 500;
-}
-
 kj::Promise<void> writeResponse(http::Exchange& exchange,
                                 capnp::Response<rpc::WebSession::Response> response,
                                 kj::String extra) {
+  // Checked and filtered before anything reaches the connection (grain-response.h).
+  auto out = translateResponse(response, exchange.request().isHead());
+  switch (out.body) {
+    case GrainResponse::Body::INLINE:
+      exchange.respond(out.status, out.headers.asPtr(), out.inlineBody, sv(extra));
+      return kj::READY_NOW;
+    case GrainResponse::Body::HEAD_ONLY:
+      exchange.respondWithPipe(out.status, out.headers.asPtr(), nullptr, out.length, sv(extra));
+      return kj::READY_NOW;
+    case GrainResponse::Body::PIPE:
+      break;
+  }
   rpc::WebSession::Response::Reader reader = response;
-  uint16_t status = statusOf(reader);
-  if (status < 100 || status > 599 || status == 101) status = 502;
-  auto rawHeaders = reader.getRawHeaders();
-  kj::Vector<http::HeaderOut> headers(rawHeaders.size() + 1);
-  for (auto header: rawHeaders) {
-    headers.add(http::HeaderOut{view(header.getName()), view(header.getValue())});
-  }
-  if (reader.isRedirect() && rawHeaders.size() == 0) {
-    headers.add(http::HeaderOut{"Location", view(reader.getRedirect().getLocation())});
-  }
-
-  if (!reader.isContent()) {
-    std::string_view body;
-    if (reader.isClientError()) body = view(reader.getClientError().getNonHtmlBody());
-    if (reader.isServerError()) body = view(reader.getServerError().getNonHtmlBody());
-    exchange.respond(status, headers.asPtr(), body, sv(extra));
-    return kj::READY_NOW;
-  }
-  auto content = reader.getContent();
-  auto body = content.getBody();
-  if (exchange.request().isHead()) {
-    exchange.respondWithPipe(status, headers.asPtr(), nullptr, content.getBodyLength(),
-                             sv(extra));
-    return kj::READY_NOW;
-  }
-  if (body.isPipe()) {
-    int64_t length = content.getBodyLength();
-    http::Exchange* ex = &exchange;
-    return body.getPipe().getFd().then(
-        [ex, status, headers = kj::mv(headers), length, extra = kj::mv(extra),
-         response = kj::mv(response)](kj::Maybe<int> maybeFd) mutable {
-      int received = KJ_REQUIRE_NONNULL(maybeFd, "grain sent a body pipe without a descriptor");
-      int fd;
-      KJ_SYSCALL(fd = fcntl(received, F_DUPFD_CLOEXEC, 3));
-      AutoCloseFd owned(fd);
-      setNonblocking(fd);
-      ex->respondWithPipe(status, headers.asPtr(), kj::mv(owned), length, sv(extra));
-    });
-  }
-  auto bytes = body.isBytes() ? body.getBytes() : capnp::Data::Reader();
-  exchange.respond(status, headers.asPtr(),
-                   std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
-                   sv(extra));
-  return kj::READY_NOW;
+  auto pipe = reader.getContent().getBody().getPipe();
+  http::Exchange* ex = &exchange;
+  return pipe.getFd().then(
+      [ex, out = kj::mv(out), extra = kj::mv(extra),
+       response = kj::mv(response)](kj::Maybe<int> maybeFd) mutable {
+    int received = KJ_REQUIRE_NONNULL(maybeFd, "grain sent a body pipe without a descriptor");
+    int fd;
+    KJ_SYSCALL(fd = fcntl(received, F_DUPFD_CLOEXEC, 3));
+    AutoCloseFd owned(fd);
+    setNonblocking(fd);
+    ex->respondWithPipe(out.status, out.headers.asPtr(), kj::mv(owned), out.length, sv(extra));
+  });
 }
 
 kj::String htmlEscape(kj::StringPtr text) {
@@ -206,58 +172,23 @@ void respondGrainError(http::Exchange& exchange, uint16_t status, kj::StringPtr 
 
 namespace {
 
-// RFC 6455 §4.2.1: the key is base64 of 16 bytes, so exactly 24 characters ending in "==".
-bool isValidWebSocketKey(std::string_view key) {
-  if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
-  for (size_t i = 0; i < 22; i++) {
-    char c = key[i];
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// Splits "chat, superchat" into tokens; an empty or malformed list yields what parses.
-kj::Vector<kj::String> splitProtocols(std::string_view value) {
-  kj::Vector<kj::String> out;
-  size_t i = 0;
-  while (i < value.size()) {
-    size_t comma = value.find(',', i);
-    if (comma == std::string_view::npos) comma = value.size();
-    auto item = value.substr(i, comma - i);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (!item.empty()) out.add(kj::heapString(item.data(), item.size()));
-    i = comma + 1;
-  }
-  return out;
-}
-
 // Browser <-> daemon handshake checked here; the grain's bridge repeats it with the app. Frames
 // then travel unparsed through two pipes passed to the grain: spliced on both sides.
 kj::Promise<void> openWebSocket(http::Exchange& exchange, rpc::WebSession::Client session,
                                 capnp::Text::Reader path, bool stripCookies) {
   auto& request = exchange.request();
-  auto* version = request.find("Sec-WebSocket-Version");
-  if (version == nullptr || version->value != "13") {
+  auto handshake = http::checkWebSocketHandshake(request);
+  if (handshake.status == 426) {
     exchange.respond(426, {{"Sec-WebSocket-Version", "13"}, {"Content-Type", "text/plain"}},
-                     "Only WebSocket version 13 (RFC 6455) is supported.\n");
+                     handshake.reason);
     return kj::READY_NOW;
   }
-  auto* key = request.find("Sec-WebSocket-Key");
-  if (key == nullptr || !isValidWebSocketKey(key->value)) {
-    exchange.respond(400, {{"Content-Type", "text/plain"}},
-                     "Missing or malformed Sec-WebSocket-Key.\n");
+  if (handshake.status != 0) {
+    exchange.respond(handshake.status, {{"Content-Type", "text/plain"}}, handshake.reason);
     return kj::READY_NOW;
   }
-  auto accept = http::webSocketAccept(kj::heapString(key->value.data(), key->value.size()));
-  kj::Vector<kj::String> offered;
-  for (auto& header: request) {
-    if (http::equalsIgnoreCase(header.name, "Sec-WebSocket-Protocol")) {
-      for (auto& p: splitProtocols(header.value)) offered.add(kj::mv(p));
-    }
-  }
+  auto accept = kj::mv(handshake.accept);
+  auto offered = kj::mv(handshake.offered);
 
   auto up = makePipe();    // client -> app: we write, the grain reads
   auto down = makePipe();  // app -> client: the grain writes, we read

@@ -41,6 +41,8 @@
 #include <utility>
 #include <vector>
 
+#include "frames.h"
+
 namespace {
 
 // ---- Limits (each one says why) ----
@@ -143,36 +145,9 @@ std::string webSocketAccept(std::string_view key) {
 
 // ---- Text: UTF-8, JSON, percent-encoding, HTML ----
 
-// Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0 if it is not one:
-// no overlongs, no surrogates, nothing above U+10FFFF (what RFC 6455 §8.1 asks of text).
-size_t utf8Sequence(const uint8_t* p, size_t n) {
-  uint8_t c = p[0];
-  if (c < 0x80) return 1;
-  size_t len;
-  uint32_t cp;
-  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-  else return 0;
-  if (n < len) return 0;
-  for (size_t k = 1; k < len; k++) {
-    if ((p[k] & 0xC0) != 0x80) return 0;
-    cp = cp << 6 | (p[k] & 0x3F);
-  }
-  if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
-  if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
-  return len;
-}
-
-bool validUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    size_t len = utf8Sequence(p + i, s.size() - i);
-    if (len == 0) return false;
-    i += len;
-  }
-  return true;
-}
+// utf8Sequence() and validUtf8() are in frames.h (the frame parser checks text with them).
+using chat::utf8Sequence;
+using chat::validUtf8;
 
 // Valid UTF-8 of at most `limit` bytes: bad bytes become U+FFFD, control characters spaces.
 std::string cleanUtf8(std::string_view s, size_t limit) {
@@ -645,9 +620,7 @@ struct Client {
   size_t outOffset = 0;    // bytes of out.front() already sent
   size_t outBytes = 0;     // unsent bytes in out
   std::string name;
-  std::string message;     // fragments of the message being received
-  bool inMessage = false;
-  uint8_t messageOpcode = 0;
+  chat::FrameReader frames;  // the message being received
 };
 
 std::string frame(uint8_t opcode, std::string_view payload) {
@@ -666,13 +639,6 @@ std::string frame(uint8_t opcode, std::string_view payload) {
   }
   f += payload;
   return f;
-}
-
-bool validCloseCode(uint16_t code) {
-  // RFC 6455 §7.4 and the IANA registry: codes a peer may send. 1004-1006 and 1015 never go on
-  // the wire.
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-         (code >= 3000 && code <= 4999);
 }
 
 class Server {
@@ -842,59 +808,12 @@ void Server::handleFrames(Client& c) {
   while (!c.closing && !c.dead) {
     std::string_view buf(c.in);
     buf.remove_prefix(pos);
-    if (buf.size() < 2) break;
-    uint8_t b0 = buf[0], b1 = buf[1];
-    bool fin = b0 & 0x80, control = b0 & 0x08;
-    uint8_t opcode = b0 & 0x0f;
-    if (b0 & 0x70) { closeWith(c, 1002, "reserved bits set"); break; }  // no extension agreed
-    if (opcode > 0x2 && (opcode < 0x8 || opcode > 0xA)) { closeWith(c, 1002, "unknown opcode"); break; }
-    if (!(b1 & 0x80)) { closeWith(c, 1002, "client frames must be masked"); break; }
-    uint64_t len = b1 & 0x7f;
-    size_t headerLen = 2;
-    if (len == 126) {
-      if (buf.size() < 4) break;
-      len = uint64_t(uint8_t(buf[2])) << 8 | uint8_t(buf[3]);
-      headerLen = 4;
-    } else if (len == 127) {
-      if (buf.size() < 10) break;
-      len = 0;
-      for (int i = 0; i < 8; i++) len = len << 8 | uint8_t(buf[2 + i]);
-      headerLen = 10;
-      if (len >> 63) { closeWith(c, 1002, "bad length"); break; }
-    }
-    if (control && (!fin || len > 125)) { closeWith(c, 1002, "bad control frame"); break; }
-    if (!control) {
-      if (opcode == 0 && !c.inMessage) { closeWith(c, 1002, "continuation without a message"); break; }
-      if (opcode != 0 && c.inMessage) { closeWith(c, 1002, "message inside a message"); break; }
-      // Checked before the payload arrives: a huge claimed length costs us nothing.
-      if (len > MAX_MESSAGE - c.message.size()) { closeWith(c, 1009, "message over 1 MiB"); break; }
-    }
-    headerLen += 4;  // the mask
-    if (buf.size() < headerLen + len) break;  // len <= MAX_MESSAGE here: no overflow
-    const char* mask = buf.data() + headerLen - 4;
-    std::string_view payload = buf.substr(headerLen, len);
-    pos += headerLen + len;
-    if (control) {
-      std::string plain(payload);
-      for (size_t i = 0; i < plain.size(); i++) plain[i] ^= mask[i & 3];
-      handleControl(c, opcode, plain);
-      continue;
-    }
-    if (opcode != 0) {
-      c.inMessage = true;
-      c.messageOpcode = opcode;
-      c.message.clear();
-    }
-    size_t base = c.message.size();
-    c.message.append(payload);
-    for (size_t i = 0; i < payload.size(); i++) c.message[base + i] ^= mask[i & 3];
-    if (!fin) continue;
-    c.inMessage = false;
-    std::string message = std::move(c.message);
-    c.message.clear();
-    if (c.messageOpcode != 0x1) { closeWith(c, 1003, "only text messages"); break; }
-    if (!validUtf8(message)) { closeWith(c, 1007, "text is not UTF-8"); break; }
-    post(c, message);
+    auto e = chat::nextFrame(c.frames, buf, MAX_MESSAGE);
+    if (e.kind == chat::FrameEvent::NEED_MORE) break;
+    if (e.kind == chat::FrameEvent::FAIL) { closeWith(c, e.closeCode, e.reason); break; }
+    pos += e.consumed;
+    if (e.kind == chat::FrameEvent::CONTROL) handleControl(c, e.opcode, e.payload);
+    if (e.kind == chat::FrameEvent::MESSAGE) post(c, e.payload);
   }
   if (c.closing) c.in.clear();
   else c.in.erase(0, pos);
@@ -904,15 +823,13 @@ void Server::handleControl(Client& c, uint8_t opcode, std::string_view payload) 
   if (opcode == 0x9) {
     queue(c, std::make_shared<const std::string>(frame(0xA, payload)), true);
   } else if (opcode == 0x8) {
-    if (payload.empty()) {  // no code given: answer likewise (§5.5.1)
+    auto reply = chat::replyToClose(payload);
+    if (reply.code == 0) {  // no code given: answer likewise (§5.5.1)
       queue(c, std::make_shared<const std::string>(frame(0x8, "")), true);
       c.closing = true;
       return;
     }
-    uint16_t code = payload.size() >= 2 ? uint16_t(uint8_t(payload[0]) << 8 | uint8_t(payload[1])) : 0;
-    if (payload.size() < 2 || !validCloseCode(code)) return closeWith(c, 1002, "bad close code");
-    if (!validUtf8(payload.substr(2))) return closeWith(c, 1007, "close reason is not UTF-8");
-    closeWith(c, code, "");  // echo the code, then close
+    closeWith(c, reply.code, reply.reason);
   }
   // 0xA (pong): nothing to do; we send no pings of our own.
 }
