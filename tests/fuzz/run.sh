@@ -16,7 +16,7 @@ ROOT=$(pwd)
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 SECONDS_PER=${1:-60}
 shift || true
-ALL=(http-request ws-handshake chat-frames spk-raw spk-signed grain-response)
+ALL=(http-request ws-handshake chat-frames spk-raw spk-signed grain-response config)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 
