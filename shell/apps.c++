@@ -9,12 +9,14 @@
 #include <string_view>
 
 #include <kj/debug.h>
+#include <kj/vector.h>
 
 #include "base/fd.h"
 #include "base/log.h"
 #include "pkg/reader.h"
 #include "pkg/unpack.h"
 #include "reactor/splice.h"
+#include "shell/orphans.h"
 #include "shell/sql.h"
 
 namespace ss::shell {
@@ -59,13 +61,24 @@ Apps::Apps(sqlite3* db, reactor::Reactor& reactor, kj::StringPtr dataDir)
   KJ_SYSCALL(fd = open(packagesDir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), packagesDir);
   AutoCloseFd dir(fd);
   pkg::cleanStaleUnpacks(fd);
-  // Uploads interrupted by a crash are garbage.
-  if (DIR* d = opendir(uploadsDir.cStr())) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      unlink(kj::str(uploadsDir, "/", e->d_name).cStr());
+  // Unpacked but never recorded, or half removed by an uninstall: a later install of the same
+  // package would take a half-removed directory for a complete one.
+  removeOrphans(db, packagesDir, "SELECT COUNT(*) FROM packages WHERE package_id = ?",
+                "package");
+  // Uploads interrupted by a crash are garbage, and so are the metadata directories of grain
+  // backups a crash cut off (unlink() alone left those behind: found by tests/durability).
+  {
+    kj::Vector<kj::String> stale;
+    if (DIR* d = opendir(uploadsDir.cStr())) {
+      while (dirent* e = readdir(d)) {
+        kj::StringPtr name = e->d_name;
+        if (name != "." && name != "..") stale.add(kj::str(name));
+      }
+      closedir(d);
     }
-    closedir(d);
+    KJ_SYSCALL(fd = open(uploadsDir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), uploadsDir);
+    AutoCloseFd uploads(fd);
+    for (auto& name: stale) pkg::removeTreeAt(fd, name);
   }
 }
 

@@ -246,6 +246,12 @@ kj::Promise<void> GrainBackups::finishRestore(ApiContext& context, kj::String up
       return fail(kj::str("this grain backup is damaged: ", e.message));
     }
     KJ_IF_MAYBE(packageId, apps.currentPackage(appId)) {
+      // The files on disk before the row that names them: acknowledged means it survives a
+      // power loss too (tar does not fsync). One syncfs instead of a walk.
+      int dirFd;
+      KJ_SYSCALL(dirFd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), dir);
+      AutoCloseFd grainDirFd(dirFd);
+      KJ_SYSCALL(syncfs(dirFd), dir);
       sqlExec(db, "INSERT INTO grains (id, owner_id, app_id, package_id, action_index, title, "
                   "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
               {id, userId, appId, *packageId, actionIndex, kj::str(title, " (restored)"),

@@ -68,6 +68,7 @@ public:
   // `fromCallback`: we may be inside one of the grain's own promise continuations, so its state
   // is destroyed on a later turn; the host's destructor tears down synchronously instead.
   bool isRunning() const { return running != nullptr; }
+  bool isRun(uint64_t generation) const { return running != nullptr && starts == generation; }
   bool isStarting() const {
     KJ_IF_MAYBE(run, running) return !(*run)->ready;
     return false;
@@ -316,6 +317,12 @@ void GrainHost::Grain::stop(kj::StringPtr why, bool fromCallback) {
     idle.disarm();
     run->process->kill();
     KJ_IF_MAYBE(status, run->process->tryWait()) lastExit = status->describe();
+    // The process and its cgroup go now, not with the rest of the run on a later turn: a new
+    // run of this grain (same cgroup name) may start before that turn, and the old cgroup's
+    // teardown kills whatever is in it. (Found by tests/durability: a request retried on a
+    // fresh start right after the app was killed had its new run killed.)
+    run->exitWatcher = nullptr;
+    run->process = nullptr;
     run->log->drainNow();
     SS_LOG(INFO, "grain", "stopped", grainId, why);
     if (fromCallback) host.destroyLater(kj::mv(run));
@@ -353,6 +360,12 @@ kj::Promise<kj::Own<GrainHost::Lease>> GrainHost::acquire(const GrainSpec& spec)
 
 void GrainHost::stop(kj::StringPtr grainId) {
   KJ_IF_MAYBE(grain, grains.find(grainId)) (*grain)->stop("requested");
+}
+
+void GrainHost::stopDeadRun(kj::StringPtr grainId, uint64_t generation) {
+  KJ_IF_MAYBE(grain, grains.find(grainId)) {
+    if ((*grain)->isRun(generation)) (*grain)->stop("its app or bridge is gone");
+  }
 }
 
 GrainStatus GrainHost::status(kj::StringPtr grainId) {

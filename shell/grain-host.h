@@ -72,6 +72,11 @@ public:
   void stop(kj::StringPtr grainId);
   // Kills the grain now (e.g. before an upgrade or delete). Sessions on it fail.
 
+  void stopDeadRun(kj::StringPtr grainId, uint64_t generation);
+  // A request on this run found its app or bridge gone (killed, crashed) before the exit was
+  // seen: end that run now, so the next acquire() starts a fresh one instead of waiting for the
+  // exit to be noticed. A later run (another generation) is left alone.
+
   GrainStatus status(kj::StringPtr grainId);
   size_t runningCount() const;
   size_t startingCount() const;  // running, first session not answered yet

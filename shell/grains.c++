@@ -14,6 +14,7 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "pkg/unpack.h"
+#include "shell/orphans.h"
 #include "shell/sql.h"
 
 namespace ss::shell {
@@ -73,6 +74,8 @@ kj::Array<kj::String> commandEnv(spk::Manifest::Command::Reader command) {
 Grains::Grains(sqlite3* db, kj::StringPtr dataDir, Apps& apps, GrainHost& host)
     : db(db), grainsDir(kj::str(dataDir, "/grains")), apps(apps), host(host) {
   makeDirectories(grainsDir, 0711);
+  // A deletion cut off between its row and its files, or a restore before its row: leftovers.
+  removeOrphans(db, grainsDir, "SELECT COUNT(*) FROM grains WHERE id = ?", "grain");
 }
 
 GrainSpec Grains::specFor(kj::StringPtr grainId) {
@@ -207,16 +210,20 @@ void Grains::purgeTrash(int64_t olderThanSeconds) {
                 {unixNow() - olderThanSeconds});
     while (s.next()) doomed.add(s.text(0));
   }
-  for (auto& id: doomed) {
-    host.stop(id);
-    KJ_IF_MAYBE(o, origins) o->endGrain(id);
-    sqlExec(db, "DELETE FROM grains WHERE id = ?", {id});
-    int fd;
-    KJ_SYSCALL(fd = open(grainsDir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), grainsDir);
-    AutoCloseFd dir(fd);
-    pkg::removeTreeAt(fd, id);
-    SS_LOG(INFO, "grains", "deleted", id);
-  }
+  for (auto& id: doomed) deleteGrain(id);
+}
+
+void Grains::deleteGrain(kj::StringPtr id) {
+  host.stop(id);
+  KJ_IF_MAYBE(o, origins) o->endGrain(id);
+  // The row first: a crash before the files are gone leaves a directory no row names, which
+  // the next start removes (removeOrphans); never a row whose data is half deleted.
+  sqlExec(db, "DELETE FROM grains WHERE id = ?", {id});
+  int fd;
+  KJ_SYSCALL(fd = open(grainsDir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), grainsDir);
+  AutoCloseFd dir(fd);
+  pkg::removeTreeAt(fd, id);
+  SS_LOG(INFO, "grains", "deleted", id);
 }
 
 void Grains::restartApp(kj::StringPtr appId) {
@@ -311,8 +318,10 @@ bool Grains::handleApi(ApiContext& context) {
     if (sqlInteger(db, "SELECT trashed_at IS NULL FROM grains WHERE id = ?", {id}) != 0) {
       throw ApiError(409, kj::str("move the grain to the trash first"));
     }
-    sqlExec(db, "UPDATE grains SET trashed_at = 0 WHERE id = ?", {id});
-    purgeTrash(-1);
+    // Only this grain. (This was `trashed_at = 0` and purgeTrash(-1), which purges every
+    // grain in the trash: found by tests/durability, which lost trashed grains it had not
+    // deleted.)
+    deleteGrain(id);
     context.respondNoContent();
     return true;
   }

@@ -34,6 +34,8 @@ public:
                             int64_t shareId);
 
   void purgeTrash(int64_t olderThanSeconds);
+  void deleteGrain(kj::StringPtr grainId);
+  // Stops it, ends its sessions, removes its row and then its files, for good.
   void restartApp(kj::StringPtr appId);  // after an upgrade
 
   bool handleApi(ApiContext& context) override;

@@ -422,17 +422,37 @@ void GrainOrigins::serve(Port& port, http::Exchange& exchange) {
     respondGrainError(exchange, 404, "This grain no longer exists", e->getDescription());
     return;
   }
-  auto logPath = kj::heapString(spec.logPath);
   http::Exchange* ex = &exchange;
   Session* s = session.get();
   auto csp = kj::str("Content-Security-Policy: frame-ancestors ", s->shellOrigin,
                      "; connect-src 'self'\r\n");
-  exchange.defer(kj::evalNow([&]() { return host.acquire(spec); }).then(
-      [this, ex, s, csp = kj::mv(csp)](kj::Own<GrainHost::Lease> lease) mutable {
+  exchange.defer(callGrain(ex, s, spec, kj::mv(csp), true).attach(kj::mv(session)));
+}
+
+namespace {
+
+// A request that may be sent again when the grain died under it: a safe method without a body
+// (RFC 9110 §9.2.2), so a second delivery changes nothing even if the first reached the app.
+bool retryable(const kj::Exception& e, const http::Request& request) {
+  return e.getType() == kj::Exception::Type::DISCONNECTED && !request.websocketUpgrade &&
+         (request.method == "GET" || request.method == "HEAD") &&
+         request.framing == http::BodyFraming::NONE;
+}
+
+}  // namespace
+
+kj::Promise<void> GrainOrigins::callGrain(http::Exchange* ex, Session* s, const GrainSpec& spec,
+                                     kj::String csp, bool mayRetry) {
+  auto logPath = kj::heapString(spec.logPath);
+  auto grainId = kj::heapString(spec.grainId);
+  return kj::evalNow([&]() { return host.acquire(spec); }).then(
+      [this, ex, s, csp = kj::mv(csp), mayRetry, grainId = kj::mv(grainId)](
+          kj::Own<GrainHost::Lease> lease) mutable -> kj::Promise<void> {
         GrainHost::Lease* leasePtr = lease.get();
+        uint64_t generation = lease->generation();
         kj::Maybe<kj::Promise<rpc::WebSession::Client>> cached;
         KJ_IF_MAYBE(existing, s->webSession) {
-          if (s->generation == lease->generation()) {
+          if (s->generation == generation) {
             cached = kj::Promise<rpc::WebSession::Client>(*existing);
           }
         }
@@ -440,7 +460,6 @@ void GrainOrigins::serve(Port& port, http::Exchange& exchange) {
         KJ_IF_MAYBE(c, cached) {
           client = kj::mv(*c);
         } else {
-          uint64_t generation = lease->generation();
           auto fill = [s](rpc::UserInfo::Builder user) {
             user.setDisplayName(s->identity.displayName);
             if (s->identity.identityId.size() > 0) {
@@ -458,25 +477,42 @@ void GrainOrigins::serve(Port& port, http::Exchange& exchange) {
             return fresh;
           });
         }
-        return client.then([this, ex, csp = kj::mv(csp)](rpc::WebSession::Client c) mutable {
+        auto headers = kj::str(csp);
+        return client.then([this, ex, headers = kj::mv(headers)](
+                               rpc::WebSession::Client c) mutable {
           GatewayOptions options;
-          options.responseHeaders = kj::mv(csp);
+          options.responseHeaders = kj::mv(headers);
           options.stripPlatformCookies = true;
           options.timer = &reactor.timer();
           options.responseTimeoutMs = this->options.grainResponseTimeoutMs;
           return callWebSession(*ex, kj::mv(c), kj::mv(options));
-        }).catch_([ex, leasePtr](kj::Exception&& e) {
+        }).catch_([this, ex, s, leasePtr, generation, mayRetry, grainId = kj::mv(grainId),
+                   csp = kj::mv(csp)](kj::Exception&& e) mutable -> kj::Promise<void> {
           if (ex->responded()) kj::throwFatalException(kj::mv(e));
+          if (mayRetry && retryable(e, ex->request())) {
+            // The app or the bridge was killed (or crashed) and its exit is not seen yet: the
+            // person should get the page from a fresh start, not an error page.
+            SS_LOG(WARNING, "grain", "gone under a request; restarting it once", grainId,
+                   e.getDescription());
+            host.stopDeadRun(grainId, generation);
+            GrainSpec again;
+            KJ_IF_MAYBE(gone, kj::runCatchingExceptions([&]() { again = specFor(grainId); })) {
+              respondGrainError(*ex, 404, "This grain no longer exists", gone->getDescription());
+              return kj::READY_NOW;
+            }
+            return callGrain(ex, s, again, kj::mv(csp), false);
+          }
           respondGrainError(*ex, 502, "The app failed to answer",
                             kj::str(e.getDescription(), "\n\nLast lines of the app's log:\n",
                                     leasePtr->logTail(4096)));
+          return kj::READY_NOW;
         }).attach(kj::mv(lease));
       },
       [ex, logPath = kj::mv(logPath)](kj::Exception&& e) {
         respondGrainError(*ex, 503, "The app could not be started",
                           kj::str(e.getDescription(), "\n\nLast lines of the app's log:\n",
                                   readLogTail(logPath, 4096)));
-      }).attach(kj::mv(session)));
+      });
 }
 
 }  // namespace ss::shell

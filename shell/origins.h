@@ -88,6 +88,10 @@ private:
   Port& portFor(kj::StringPtr grainId);
   void serve(Port& port, http::Exchange& exchange);
   void startSession(Port& port, http::Exchange& exchange);
+  kj::Promise<void> callGrain(http::Exchange* ex, Session* s, const GrainSpec& spec,
+                              kj::String csp, bool mayRetry);
+  // Acquires the grain and forwards the request; a safe request whose grain died under it is
+  // sent once more to a fresh start (mayRetry).
   void closePort(uint16_t number);
 
   reactor::Reactor& reactor;

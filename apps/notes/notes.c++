@@ -292,6 +292,7 @@ bool handle(int fd, std::string& buffer) {
     }
   } else if (method == "POST" && route == "/add") {
     std::string text = formValue(body, "text");
+    bool saved = true;
     if (!text.empty()) {
       mkdir(notesDir.c_str(), 0700);
       timespec now;
@@ -299,16 +300,25 @@ bool handle(int fd, std::string& buffer) {
       char id[48];
       snprintf(id, sizeof(id), "%010lld-%09ld", static_cast<long long>(now.tv_sec), now.tv_nsec);
       std::string tmp = notesDir + "/." + id + ".tmp";
+      // Durable before the answer: the file's bytes, then its name (the directory) on disk.
       int out = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (out >= 0) {
-        bool ok = write(out, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-        ok = fsync(out) == 0 && ok;
+      saved = out >= 0;
+      if (saved) {
+        saved = write(out, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        saved = fsync(out) == 0 && saved;
         close(out);
-        if (ok) rename(tmp.c_str(), (notesDir + "/" + id + ".txt").c_str());
-        else unlink(tmp.c_str());
+        saved = saved && rename(tmp.c_str(), (notesDir + "/" + id + ".txt").c_str()) == 0;
+        if (!saved) unlink(tmp.c_str());
       }
+      int dir = saved ? open(notesDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+      saved = saved && dir >= 0 && fsync(dir) == 0;
+      if (dir >= 0) close(dir);
     }
-    respond(fd, "303 See Other", "text/plain", "", "Location: ./\r\n");
+    if (saved) {
+      respond(fd, "303 See Other", "text/plain", "", "Location: ./\r\n");
+    } else {
+      respond(fd, "500 Internal Server Error", "text/plain", "the note could not be saved\n");
+    }
   } else if (method == "POST" && route == "/delete") {
     std::string id = formValue(body, "id");
     if (validId(id)) unlink((notesDir + "/" + id + ".txt").c_str());

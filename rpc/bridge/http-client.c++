@@ -182,7 +182,11 @@ kj::Promise<kj::Maybe<kj::Own<Connection>>> AppConnector::acquire(bool fresh) {
           (*connection)->slot = kj::mv(slot);
           return kj::mv(*connection);
         }
-        KJ_FAIL_REQUIRE("app closed its HTTP port (connection refused)", appPort);
+        // DISCONNECTED, not FAILED: the port answered before, so the app has almost surely
+        // exited (the bridge follows it in a moment). The platform then restarts the grain and
+        // retries a safe request instead of showing an error for a grain that will work again.
+        kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED,
+            "app closed its HTTP port (connection refused); it has probably exited", appPort));
       });
     });
   });
