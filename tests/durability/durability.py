@@ -11,7 +11,8 @@ sharing links created and revoked. A timer SIGKILLs the daemon at a random momen
   (a) every change the server acknowledged (a 2xx/303 response fully received) is there;
       a change whose answer was lost may be either way, but nothing in between;
   (c) nothing half-done is left: no unpack or upload leftovers, no grain directory without
-      its row, no row without its package directory, every listed app can start a grain.
+      its row, no row without its package directory (with its manifest), at most one bridge
+      per grain.
 Some cycles kill a grain process (the app or the bridge) instead; the next request to that
 grain must work.
 
@@ -637,6 +638,24 @@ class Run:
         grain_dirs = set(os.listdir(os.path.join(d, "grains")))
         orphans = sorted(grain_dirs - grain_rows)
         check(not orphans, f"grain directories without a row: {orphans}")
+        # One supervisor (bridge) per grain, never two runs of one grain at once.
+        bridges = {}
+        for pid in session_members(self.server.proc.pid):
+            try:
+                if not open(f"/proc/{pid}/comm").read().startswith("sandstorm-http"):
+                    continue
+                # (a bridge's child between fork and exec has its name too: not a second one)
+                ppid = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
+                if open(f"/proc/{ppid}/comm").read().startswith("sandstorm-http"):
+                    continue
+                cgroup = open(f"/proc/{pid}/cgroup").read()
+            except OSError:
+                continue
+            for gid in grain_rows:
+                if gid in cgroup:
+                    bridges[gid] = bridges.get(gid, 0) + 1
+        doubled = sorted(g for g, n in bridges.items() if n > 1)
+        check(not doubled, f"grains with more than one bridge running: {doubled}")
 
     # ---- grain processes ----
 
