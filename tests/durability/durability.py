@@ -21,7 +21,8 @@ failure: `--seed S --kills N` replays the same plan (the kill lands on the same 
 delay; what it interrupts may differ slightly from run to run).
 
 usage: durability.py <sandstorm> <apps dir: notes.spk, static-site.spk>
-                     <grain-test.spk> <grain-test-v2.spk> [--kills N] [--seed S] [--keep]"""
+                     <grain-test.spk> <grain-test-v2.spk> [--kills N] [--seed S] [--keep]
+                     [--keep-going] [--verbose]"""
 import argparse
 import json
 import os
@@ -204,7 +205,7 @@ class Model:
         self.invites = {}        # token -> {"used": {False} | {False, True}}
         self.apps = {}           # appId -> {"versions": {…}, "present": {…}}
         self.grains = {}         # id -> {"titles", "trashed", "exists", "notes", "maybe_notes"}
-        self.shares = {}         # id -> {"token", "grain", "revoked": {…}}
+        self.shares = {}         # token -> {"id", "grain", "revoked": {…}}
         self.touched = set()     # grains whose notes changed since the last check
 
 
@@ -471,19 +472,20 @@ class Run:
 
     def op_share(self):
         live = self.live_grains()
-        open_shares = [s for s, v in self.model.shares.items() if v["revoked"] == {False}]
-        if open_shares and self.rng.random() < 0.5:
-            sid = self.rng.choice(sorted(open_shares))
-            s = self.model.shares[sid]
+        # Keyed by token: ids are reused once a deleted grain's links go with it.
+        open_links = [t for t, v in self.model.shares.items() if v["revoked"] == {False}
+                      and self.model.grains.get(v["grain"], {}).get("exists") == {True}]
+        if open_links and self.rng.random() < 0.5:
+            s = self.model.shares[self.rng.choice(sorted(open_links))]
             s["revoked"] = {False, True}
-            self.admin.acked(self.admin.call("DELETE", f"/api/shares/{sid}"), 204)
+            self.admin.acked(self.admin.call("DELETE", f"/api/shares/{s['id']}"), 204)
             s["revoked"] = {True}
         elif live:
             gid = self.rng.choice(live)
             r = self.admin.acked(self.admin.call("POST", f"/api/grains/{gid}/shares", {
                 "role": 1, "label": self.text("link"), "anonymous": True}), 201)
-            self.model.shares[r.json()["id"]] = {"token": r.json()["token"], "grain": gid,
-                                                 "revoked": {False}}
+            self.model.shares[r.json()["token"]] = {"id": r.json()["id"], "grain": gid,
+                                                    "revoked": {False}}
 
     OPS = [("signup", 2), ("login_logout", 2), ("invite", 1), ("static_site", 1),
            ("grain_test", 1), ("new_grain", 3), ("rename", 2), ("trash", 2), ("notes", 6),
@@ -592,12 +594,13 @@ class Run:
         m.touched.clear()
         # Sharing links: revoked ones stay revoked.
         lists = {}
-        for sid, s in list(m.shares.items()):
-            status = http(self.server.port, "GET", f"/api/shares/{s['token']}").status
+        for token, s in list(m.shares.items()):
+            sid = s["id"]
+            status = http(self.server.port, "GET", f"/api/shares/{token}").status
             g = m.grains.get(s["grain"])
             if g is None:
                 check(status == 404, f"link {sid} of a deleted grain answers {status}")
-                del m.shares[sid]
+                del m.shares[token]
                 continue
             if s["grain"] not in lists:
                 lists[s["grain"]] = {x["id"]: x for x in
@@ -701,9 +704,9 @@ class Run:
         print(f"durability: seed {a.seed}, {a.kills} kill points, data under {self.tmp}",
               flush=True)
         started = time.monotonic()
-        cycle = 0
-        try:
-            while self.stats["kills"] < a.kills:
+        cycle, failures = 0, []
+        while self.stats["kills"] < a.kills:
+            try:
                 if cycle % CYCLES_PER_DATA_DIR == 0:
                     if self.server is not None:
                         self.server.stop()
@@ -723,24 +726,36 @@ class Run:
                 if a.verbose:
                     print(f"  kill {self.stats['kills']} at {delay:.3f} s "
                           f"(interrupted: {interrupted})", flush=True)
-        except (Loss, AssertionError) as e:
-            print(f"FAIL at kill point {self.stats['kills']} (seed {a.seed}): {e}", flush=True)
-            if self.server is not None:
-                print("--- daemon log tail ---\n" + self.server.log_tail(), flush=True)
-                self.server.stop()
-            print(f"data kept in {self.tmp}")
-            return 1
+            except (Loss, AssertionError) as e:
+                failures.append(f"kill point {self.stats['kills']}: {e}")
+                print(f"FAIL at kill point {self.stats['kills']} (seed {a.seed}): {e}",
+                      flush=True)
+                if self.server is not None:
+                    print("--- daemon log tail ---\n" + self.server.log_tail(), flush=True)
+                    self.server.stop()
+                if not a.keep_going:
+                    print(f"data kept in {self.tmp}")
+                    return 1
+                # Go on with a fresh directory; this one is kept for a look.
+                self.server = None
+                kept = self.data_dir + f"-failed-{len(failures)}"
+                os.rename(self.data_dir, kept)
+                print(f"data kept in {kept}; going on", flush=True)
+                self.killed.clear()
+                self.open_sessions = []
+                cycle = 0
         self.server.stop()
         s = self.stats
         print(f"durability: {s['kills']} daemon kill points, {s['grain_kills']} grain process "
               f"kills, {s['acked']} acknowledged operations ({s['notes']} notes), "
-              f"{s['unknown']} interrupted, {s['data_dirs']} data directories, 0 losses; "
-              f"slowest restart {s['max_start']:.2f} s; {time.monotonic() - started:.0f} s",
-              flush=True)
-        if not a.keep:
+              f"{s['unknown']} interrupted, {s['data_dirs']} data directories, "
+              f"{len(failures)} failures; slowest restart {s['max_start']:.2f} s; "
+              f"{time.monotonic() - started:.0f} s", flush=True)
+        for f in failures:
+            print("  " + f)
+        if not a.keep and not failures:
             shutil.rmtree(self.tmp, ignore_errors=True)
-        return 0
-
+        return 1 if failures else 0
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -752,6 +767,8 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--keep-going", action="store_true",
+                    help="after a failure, report it and go on with a fresh data directory")
     a = ap.parse_args()
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(2**32)
