@@ -2,7 +2,8 @@
 # tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 # Builds the libFuzzer targets (build-fuzz/, clang-14, -DSANDSTORM_FUZZ=ON) and runs each for
 # SECONDS_PER_TARGET (default 60) at nice 19 on one core, one after the other, then prints a
-# table: executions, coverage (cov: edges, ft: features), corpus size and findings.
+# table: wall time, CPU minutes it got, executions, coverage (cov: edges, ft: features), corpus
+# size and findings.
 #   - seeds: tests/fuzz/corpus/<target>/ (read only); inputs the fuzzer adds go to
 #     build-fuzz/fuzz-corpus/<target>/ and are kept between runs;
 #   - findings: build-fuzz/fuzz-artifacts/<target>/crash-*, leak-*, timeout-*, oom-*; the run goes
@@ -45,7 +46,9 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
   echo "== $t: ${SECONDS_PER}s (log: $log)"
   # Scratch space for the spk targets' unpacking (tmpfs).
-  nice -n 19 "$BUILD/tests/fuzz/fuzz-$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 \
+  # /usr/bin/time: the CPU seconds the fuzzer and its workers really got (at nice 19 on a shared
+  # machine that can be far less than the wall time).
+  nice -n 19 /usr/bin/time -f 'cpu-seconds: %U %S' -a -o "$log.cpu" "$BUILD/tests/fuzz/fuzz-$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 \
     -ignore_timeouts=1 -max_total_time="$SECONDS_PER" -timeout=10 -rss_limit_mb=1024 \
     -artifact_prefix="$artifacts/" $(options "$t") ${FUZZ_ARGS:-} \
     "$corpus" "$ROOT/tests/fuzz/corpus/$t" >"$log" 2>&1 || true
@@ -55,11 +58,12 @@ for t in "${TARGETS[@]}"; do
   cov=$(sed -E 's/.* cov: ([0-9]+).*/\1/' <<<"$last")
   ft=$(sed -E 's/.* ft: ([0-9]+).*/\1/' <<<"$last")
   corp=$(sed -E 's/.* corp: ([0-9]+).*/\1/' <<<"$last")
+  cpu=$(awk '/^cpu-seconds:/ {printf "%.1f", ($2 + $3) / 60}' "$log.cpu" 2>/dev/null || true)
   findings=$(find "$artifacts" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' \
              -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
-  SUMMARY+=("$(printf '%-16s %6ss %12s %8s %8s %6s %9s' "$t" "$SECONDS_PER" "${execs:-?}" \
-               "${cov:-?}" "${ft:-?}" "${corp:-?}" "$findings")")
+  SUMMARY+=("$(printf '%-16s %6ss %8s %12s %8s %8s %6s %9s' "$t" "$SECONDS_PER" "${cpu:-?}" \
+               "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$findings")")
 done
 
-printf '%-16s %7s %12s %8s %8s %6s %9s\n' target time execs cov ft corpus findings
+printf '%-16s %7s %8s %12s %8s %8s %6s %9s\n' target wall cpu-min execs cov ft corpus findings
 printf '%s\n' "${SUMMARY[@]}"
