@@ -39,19 +39,33 @@ def _rss_kb(pid):
     return 0
 
 
-def _grain_processes():
-    """Processes in any sandstorm grain cgroup (".../sandstorm/<grain id>")."""
-    n = 0
+def _grain_processes(root_pid=None):
+    """Processes in any sandstorm grain cgroup (".../sandstorm/<grain id>"); with root_pid, only
+    those descending from that server (other servers' grains on the machine do not count)."""
+    parents, in_grain = {}, []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
+            with open(f"/proc/{d}/stat") as f:
+                parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
             with open(f"/proc/{d}/cgroup") as f:
                 if "/sandstorm/" in f.read():
-                    n += 1
-        except OSError:
+                    in_grain.append(int(d))
+        except (OSError, ValueError, IndexError):
             pass
-    return n
+    if root_pid is None:
+        return len(in_grain)
+
+    def descends(pid):
+        for _ in range(64):
+            pid = parents.get(pid, 0)
+            if pid == root_pid:
+                return True
+            if pid <= 1:
+                return False
+        return False
+    return sum(1 for pid in in_grain if descends(pid))
 
 
 def _api(port, method, path, body=None, cookie="", csrf=""):
@@ -136,7 +150,7 @@ def run(ctx, p):
             raise HarnessError(f"creating grain {i}: {st}")
     create_s = time.monotonic() - t0
     time.sleep(0.5)
-    recs.append({"part": "idle", "grains": p["idle"], "processes": _grain_processes(),
+    recs.append({"part": "idle", "grains": p["idle"], "processes": _grain_processes(srv.pid),
                  "daemon_rss_kb_before": rss0, "daemon_rss_kb": _rss_kb(srv.pid), "create_s": create_s})
     log(f"grains idle: {recs[-1]}")
     stop_server(srv)
